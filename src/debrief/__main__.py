@@ -1,0 +1,3 @@
+from debrief.cli import app
+
+app(prog_name="debrief")

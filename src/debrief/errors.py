@@ -1,0 +1,52 @@
+"""Errors a user can cause, each with the exit code the CLI documents.
+
+Every error message is one line that names the file (or thing) and the problem.
+"""
+
+
+class DebriefError(Exception):
+    """Base class: an expected failure that the CLI reports in one line."""
+
+    exit_code = 1
+
+
+class InputError(DebriefError):
+    """A missing, unreadable, empty or undecodable input file."""
+
+    exit_code = 3
+
+
+class NoSpeechError(DebriefError):
+    """The input decoded, but there is no speech (or no words) in it."""
+
+    exit_code = 4
+
+
+class PlaybookError(DebriefError):
+    """The playbook or its patterns are missing or invalid."""
+
+    exit_code = 5
+
+
+class ModelError(DebriefError):
+    """A speech model could not be found or loaded."""
+
+    exit_code = 6
+
+
+class OutputError(DebriefError):
+    """The result could not be spoken or written (no audio device, disk full...)."""
+
+    exit_code = 7
+
+
+EXIT_CODES = {
+    0: "success (including 'nothing to fix')",
+    1: "unexpected internal error",
+    2: "usage error (bad option or argument)",
+    InputError.exit_code: "an input file is missing, unreadable, empty or not audio",
+    NoSpeechError.exit_code: "an input has no speech in it (silence) or no words",
+    PlaybookError.exit_code: "the playbook or its patterns are missing or invalid",
+    ModelError.exit_code: "a speech model could not be found or loaded",
+    OutputError.exit_code: "the result could not be spoken or written",
+}

@@ -1,0 +1,52 @@
+"""One place that resolves where models and user data live."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MODELS_ENV = "DEBRIEF_MODELS"
+HOME_ENV = "DEBRIEF_HOME"
+DEFAULT_PLAYBOOK = "baseline"
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def models_dir(override: str | Path | None = None) -> Path:
+    """The models folder: `override`, else $DEBRIEF_MODELS, else the one shipped with debrief.
+
+    From a source checkout that is `<repo>/models`; from an installed wheel it is the copy
+    packed inside the package (`debrief/models`).
+    """
+    if override:
+        return Path(override).expanduser()
+    if os.environ.get(MODELS_ENV):
+        return Path(os.environ[MODELS_ENV]).expanduser()
+    packed = _PACKAGE_DIR / "models"
+    if packed.is_dir():
+        return packed
+    return _PACKAGE_DIR.parents[1] / "models"
+
+
+def playbook_dir(playbook: str | Path | None = None, models: str | Path | None = None) -> Path:
+    """A playbook folder: an explicit path, else `<models>/<name>`, default `baseline`."""
+    if playbook is not None:
+        candidate = Path(playbook).expanduser()
+        if candidate.is_dir() or os.sep in str(playbook):
+            return candidate
+        return models_dir(models) / str(playbook)
+    return models_dir(models) / DEFAULT_PLAYBOOK
+
+
+def whisper_cache(models: str | Path | None = None) -> Path:
+    """Where local Whisper models live: `<models>/whisper/<name>/`."""
+    return models_dir(models) / "whisper"
+
+
+def data_dir() -> Path:
+    """Where debrief keeps what users record and their history: $DEBRIEF_HOME or the user data dir."""
+    if os.environ.get(HOME_ENV):
+        return Path(os.environ[HOME_ENV]).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("debrief", appauthor=False))

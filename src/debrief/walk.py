@@ -1,0 +1,152 @@
+"""The backward walk: from where the call ended up, back to where the process got off track.
+
+Pure: steps and evidence in, a diagnosis out. No files, models or audio. The rules are those of
+`coaching-model.md`:
+
+1. The endpoint is the furthest step with any evidence, plus the outcome. A stalled or lost call
+   after a presentation means the commitment was not won (`home.commit` missed).
+2. Walk back from the endpoint one step at a time, recording each step's status and evidence.
+3. The step to fix is the earliest step at or before the endpoint that is missed, or silent and
+   required and not implied by later evidence. Nothing after the endpoint is coached.
+4. One step, never a list. A won deal, or an advanced call with nothing missing before its
+   endpoint, has nothing to fix.
+5. Done out of order is a symptom, not a fix (the classifier reports "demo before issues" as
+   `second.issues` missed, so rule 3 finds it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from debrief.playbook import Playbook, Step
+
+DONE, MISSED, SILENT = "done", "missed", "silent"
+COMMIT, PRESENT, APPOINTMENT = "home.commit", "home.present", "first.appointment"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A sentence that shows a step done or missed, or says how the call ended.
+
+    `label` is a step id or an outcome; `start`/`end` are character offsets in the transcript.
+    """
+
+    label: str
+    polarity: str
+    text: str
+    start: int
+    end: int
+    speaker: str | None = None
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What the classifier read in a transcript: evidence per label and the outcome."""
+
+    evidence: tuple[Evidence, ...] = ()
+    outcome: str = "unknown"
+    outcome_evidence: Evidence | None = None
+
+
+@dataclass(frozen=True)
+class StepStatus:
+    step: Step
+    status: str
+    implied: bool = False
+    evidence: tuple[Evidence, ...] = field(default=())
+
+    @property
+    def needs_fix(self) -> bool:
+        """Missed, or never mentioned although required and not implied by later evidence."""
+        return self.status == MISSED or (
+            self.status == SILENT and self.step.required and not self.implied
+        )
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    outcome: str
+    outcome_evidence: Evidence | None
+    endpoint: str | None
+    steps: tuple[StepStatus, ...]
+    walk: tuple[StepStatus, ...]
+    fix: StepStatus | None
+    reason: str
+
+
+def diagnose(playbook: Playbook, findings: Findings) -> Diagnosis:
+    """Run the backward walk over `findings` and return the one step to fix (or none)."""
+    statuses = _own_statuses(playbook, findings.evidence)
+    _apply_outcome(statuses, findings)
+    evidenced = [i for i, s in enumerate(statuses) if s.status != SILENT]
+    if not evidenced:
+        return Diagnosis(findings.outcome, findings.outcome_evidence, None, tuple(statuses), (), None,
+                         "Nothing said places the call on the diamond: say what happened on the call.")
+    end = evidenced[-1]
+    statuses = _with_implied(playbook, statuses, evidenced)
+    fix_at = None if findings.outcome == "won" else next(
+        (i for i in range(end + 1) if statuses[i].needs_fix), None)
+    stop = fix_at if fix_at is not None else 0
+    walk = tuple(statuses[i] for i in range(end, stop - 1, -1))
+    fix = statuses[fix_at] if fix_at is not None else None
+    return Diagnosis(findings.outcome, findings.outcome_evidence, statuses[end].step.id,
+                     tuple(statuses), walk, fix, _reason(findings.outcome, fix))
+
+
+def _own_statuses(playbook: Playbook, evidence: tuple[Evidence, ...]) -> list[StepStatus]:
+    """Each step's status from its own evidence. An admission of a miss outweighs a mention."""
+    statuses = []
+    for step in playbook.steps:
+        mine = tuple(e for e in evidence if e.label == step.id)
+        missed = tuple(e for e in mine if e.polarity == MISSED)
+        if missed:
+            statuses.append(StepStatus(step, MISSED, evidence=missed))
+        elif mine:
+            statuses.append(StepStatus(step, DONE, evidence=mine))
+        else:
+            statuses.append(StepStatus(step, SILENT))
+    return statuses
+
+
+def _apply_outcome(statuses: list[StepStatus], findings: Findings) -> None:
+    """What the outcome says about the steps nobody mentioned (rule 1)."""
+    by_id = {s.step.id: i for i, s in enumerate(statuses)}
+    said = (findings.outcome_evidence,) if findings.outcome_evidence else ()
+
+    def mark(step_id: str, status: str) -> None:
+        if step_id in by_id:
+            i = by_id[step_id]
+            # The outcome sentence comes first: it is why the status changed.
+            statuses[i] = StepStatus(statuses[i].step, status, evidence=said + statuses[i].evidence)
+
+    presented = PRESENT in by_id and statuses[by_id[PRESENT]].status == DONE
+    commit = statuses[by_id[COMMIT]].status if COMMIT in by_id else None
+    if findings.outcome == "won" and commit == SILENT:
+        mark(COMMIT, DONE)
+    elif findings.outcome in ("stalled", "lost") and presented and commit != MISSED:
+        mark(COMMIT, MISSED)
+    elif findings.outcome == "no_meeting" and APPOINTMENT in by_id \
+            and statuses[by_id[APPOINTMENT]].status != MISSED:
+        mark(APPOINTMENT, MISSED)
+
+
+def _with_implied(playbook: Playbook, statuses: list[StepStatus], evidenced: list[int]) -> list[StepStatus]:
+    """Mark silent steps that later evidence implies (the playbook's `implied_by`)."""
+    result = []
+    for i, status in enumerate(statuses):
+        step = status.step
+        later = [j for j in evidenced if j > i]
+        implied = status.status == SILENT and (
+            (step.implied_by == "any-later" and bool(later))
+            or (step.implied_by == "later-base" and any(statuses[j].step.base == step.base for j in later))
+        )
+        result.append(StepStatus(step, status.status, implied, status.evidence))
+    return result
+
+
+def _reason(outcome: str, fix: StepStatus | None) -> str:
+    if fix is None:
+        return "Won: nothing to fix." if outcome == "won" else "Nothing missing before where the call ended up."
+    if fix.status == MISSED:
+        return f"Missed: {fix.evidence[0].text}"
+    return "Never came up, and nothing later shows it happened."
