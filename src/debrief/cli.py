@@ -1,0 +1,133 @@
+"""The command line: thin commands that call the library and turn its errors into one line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from debrief import __version__
+from debrief.errors import EXIT_CODES, DebriefError, OutputError
+
+EXIT_HELP = "Exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()) + "."
+
+app = typer.Typer(
+    help="debrief: talk through a sales call; get the one step to fix.",
+    epilog=EXIT_HELP,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+ModelsOpt = Annotated[Optional[Path], typer.Option(
+    "--models", help="Folder with playbooks and Whisper models [env: DEBRIEF_MODELS].", show_default=False)]
+PlaybookOpt = Annotated[Optional[str], typer.Option(
+    "--playbook", help="A playbook folder, or the name of one under the models folder.", show_default="baseline")]
+
+
+def fail(message: str, code: int) -> None:
+    """Print one line on standard error and leave with `code`."""
+    typer.echo(f"debrief: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def describe(exc: BaseException) -> tuple[str, int]:
+    """One line and an exit code for any failure: expected ones, a full disk, or a bug."""
+    if isinstance(exc, DebriefError):
+        return str(exc), exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", 130
+    if isinstance(exc, OSError):  # a full disk or a closed pipe while writing output
+        return f"{exc.filename or 'output'}: {exc.strerror or exc}", OutputError.exit_code
+    return f"internal error: {type(exc).__name__}: {exc} (set DEBRIEF_DEBUG=1 for details)", 1
+
+
+@contextmanager
+def cli_errors():
+    """Turn any failure into one line on standard error and its exit code; never a traceback."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
+        if os.environ.get("DEBRIEF_DEBUG") and not isinstance(exc, DebriefError):
+            raise
+        fail(*describe(exc))
+    except KeyboardInterrupt as exc:
+        fail(*describe(exc))
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"debrief {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the library does.")] = False,
+) -> None:
+    """debrief: talk through a sales call; get the one step to fix."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(name)s: %(message)s")
+
+
+@app.command()
+def analyze(
+    inputs: Annotated[list[str], typer.Argument(
+        help="Recordings (wav, flac, mp3, m4a, ogg, webm...) or transcripts (.txt, or - for standard input).",
+        show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per input.")] = False,
+    speak: Annotated[bool, typer.Option("--speak", help="Say the fix and the question aloud.")] = False,
+    speak_to: Annotated[Optional[Path], typer.Option(
+        "--speak-to", help="Write what would be said to this WAV file instead of the speaker.",
+        dir_okay=False, show_default=False)] = None,
+    model: Annotated[str, typer.Option("--model", help="Whisper model: a name (tiny.en, base.en...) or a folder.")] = "tiny.en",
+    beam_size: Annotated[int, typer.Option("--beam-size", min=1, max=10, help="Beam width; 1 is greedy.")] = 5,
+    playbook: PlaybookOpt = None,
+    models: ModelsOpt = None,
+) -> None:
+    """Find where each call got off track, and the ONE step to fix next time."""
+    from rich.console import Console
+
+    from debrief import output, paths
+    from debrief.pipeline import Analyzer
+
+    with cli_errors():
+        analyzer = Analyzer(paths.playbook_dir(playbook, models), model=model, models=models, beam_size=beam_size)
+    console = Console(highlight=False)
+    first_failure = 0
+    for index, source in enumerate(inputs):
+        try:
+            result = analyzer.analyze(source)
+            if as_json:
+                typer.echo(json.dumps(output.to_dict(result), ensure_ascii=False))
+            else:
+                output.render(result, console)
+            if speak or speak_to:
+                _say(output.spoken(result.diagnosis), speak_to, index if len(inputs) > 1 else None)
+        except Exception as exc:  # noqa: BLE001 - one bad input must not stop the others
+            if os.environ.get("DEBRIEF_DEBUG") and not isinstance(exc, DebriefError):
+                raise
+            message, code = describe(exc)
+            if as_json:
+                typer.echo(json.dumps(output.error_dict(source, message, code), ensure_ascii=False))
+            typer.echo(f"debrief: error: {message}", err=True)
+            first_failure = first_failure or code
+    if first_failure:
+        raise typer.Exit(first_failure)
+
+
+def _say(text: str, speak_to: Path | None, index: int | None) -> None:
+    from debrief import speech
+
+    if speak_to is None:
+        speech.speak(text)
+        return
+    target = speak_to if index is None else speak_to.with_name(f"{speak_to.stem}-{index + 1}{speak_to.suffix}")
+    speech.save_speech(text, target)
+

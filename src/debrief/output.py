@@ -1,0 +1,127 @@
+"""The last stage: what is shown, printed as JSON, or said aloud."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from debrief.pipeline import Result
+from debrief.walk import MISSED, SILENT, Diagnosis, Evidence, StepStatus
+
+STATUS_STYLE = {"done": "green", "missed": "bold red", "silent": "yellow"}
+
+
+def to_dict(result: Result) -> dict:
+    """The JSON object for one analyzed input (the `--json` contract)."""
+    diagnosis = result.diagnosis
+    playbook_steps = {s.step.id: s for s in diagnosis.steps}
+    fix = diagnosis.fix
+    return {
+        "source": result.source,
+        "transcript": result.transcript.text,
+        "segments": [{"start": round(s.start, 2), "end": round(s.end, 2), "text": s.text}
+                     for s in result.transcript.segments],
+        "duration": round(result.transcript.duration, 2),
+        "outcome": diagnosis.outcome,
+        "outcome_evidence": _evidence(diagnosis.outcome_evidence),
+        "endpoint": diagnosis.endpoint,
+        "fix": None if fix is None else {
+            "step": fix.step.id,
+            "base": fix.step.base,
+            "name": fix.step.name,
+            "status": fix.status,
+            "advice": fix.step.advice,
+            "question": fix.step.questions[0],
+            "questions": list(fix.step.questions),
+            "evidence": [_evidence(e) for e in fix.evidence],
+        },
+        "reason": diagnosis.reason,
+        "walk": [{"step": s.step.id, "status": s.status, "implied": s.implied,
+                  "evidence": [_evidence(e) for e in s.evidence]} for s in diagnosis.walk],
+        "steps": {step_id: {"status": s.status, "implied": s.implied, "required": s.step.required,
+                            "evidence": [_evidence(e) for e in s.evidence]}
+                  for step_id, s in playbook_steps.items()},
+        "timings": {name: round(seconds, 4) for name, seconds in result.timings.items()},
+    }
+
+
+def error_dict(source: str, message: str, exit_code: int) -> dict:
+    """The JSON object for an input that could not be analyzed."""
+    return {"source": source, "error": message, "exit_code": exit_code}
+
+
+def _evidence(evidence: Evidence | None) -> dict | None:
+    if evidence is None:
+        return None
+    found = {"text": evidence.text, "start": evidence.start, "end": evidence.end}
+    if evidence.speaker:
+        found["speaker"] = evidence.speaker
+    return found
+
+
+def spoken(diagnosis: Diagnosis) -> str:
+    """One short sentence to say aloud: the fix and the question to lead with next time."""
+    fix = diagnosis.fix
+    if fix is None:
+        if diagnosis.endpoint is None:
+            return "I couldn't tell where the call got to. Tell me what happened, starting from where you ended up."
+        if diagnosis.outcome == "won":
+            return "You won it. Nothing to fix. Move on."
+        return "Nothing to fix before where the call ended up. Move on."
+    return f"{fix.step.advice} Next time, ask: {fix.step.questions[0]}"
+
+
+def render(result: Result, console: Console) -> None:
+    """The human view: where it ended up, the walk back, and the one step to fix."""
+    diagnosis = result.diagnosis
+    header = Text(result.source, style="bold")
+    if result.transcript.duration:
+        header.append(f"  ({result.transcript.duration:.1f} s of audio)", style="dim")
+    console.print(header)
+    ended = Text("Where it ended up: ", style="bold")
+    ended.append(diagnosis.outcome.replace("_", " "))
+    if diagnosis.outcome_evidence:
+        ended.append(f'  "{diagnosis.outcome_evidence.text}"', style="italic")
+    console.print(ended)
+    if diagnosis.walk:
+        console.print(_walk_table(diagnosis))
+    fix = diagnosis.fix
+    if fix is None:
+        console.print(Text(spoken(diagnosis), style="bold green"))
+    else:
+        base = "home" if fix.step.base == "home" else f"{fix.step.base} base"
+        title = Text("The one step to fix: ", style="bold")
+        title.append(f"{base} - {fix.step.name}", style="bold red")
+        title.append(f"  [{fix.step.id}]", style="dim")
+        console.print(title)
+        console.print(Text(f"  Why: {diagnosis.reason}"))
+        console.print(Text(f"  Next time: {fix.step.advice}"))
+        console.print(Text(f'  Lead with: "{fix.step.questions[0]}"', style="bold"))
+    console.print()
+
+
+def _walk_table(diagnosis: Diagnosis) -> Table:
+    table = Table(title="The walk back, from where it ended up", title_justify="left", show_edge=False,
+                  pad_edge=False, box=None)
+    table.add_column("step", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("what shows it")
+    for status in diagnosis.walk:
+        # Optional steps nobody mentioned are not part of the story; leave them out.
+        if status.status == SILENT and not status.step.required and status is not diagnosis.fix:
+            continue
+        label = status.status + (" (implied)" if status.implied else "")
+        marker = " <- fix" if status is diagnosis.fix else ""
+        table.add_row(status.step.id, Text(label + marker, style=STATUS_STYLE[status.status]),
+                      _shown(status))
+    return table
+
+
+def _shown(status: StepStatus) -> str:
+    if status.evidence:
+        return f'"{status.evidence[0].text}"'
+    if status.implied:
+        return "not mentioned; later steps show it happened"
+    return "never came up" if status.status != MISSED else ""
+

@@ -1,0 +1,104 @@
+"""The flow from an input to a diagnosis: audio -> transcript -> evidence -> walk.
+
+`Analyzer` loads the playbook and the classifier once, and the Whisper model once, on the first
+audio input (a typed transcript never loads it), so many inputs share one set of models.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from debrief.classification import Classifier
+from debrief.errors import InputError, NoSpeechError
+from debrief.playbook import Playbook, load_playbook
+from debrief.transcription import Transcriber, Transcript
+from debrief.walk import Diagnosis, diagnose
+
+TEXT_SUFFIXES = (".txt", ".text", ".md")
+STDIN = "-"
+
+
+@dataclass
+class Result:
+    source: str
+    transcript: Transcript
+    diagnosis: Diagnosis
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Analyzer:
+    """Analyzes debriefs and call recordings against one playbook with one Whisper model."""
+
+    def __init__(self, playbook: Playbook | str | Path, *, model: str = "tiny.en", models=None,
+                 beam_size: int = 5, compute_type: str = "int8", device: str = "cpu",
+                 cpu_threads: int = 0) -> None:
+        self.playbook = playbook if isinstance(playbook, Playbook) else load_playbook(playbook)
+        self.classifier = Classifier(self.playbook)
+        self.transcriber = Transcriber(model, models=models, device=device, compute_type=compute_type,
+                                       beam_size=beam_size, cpu_threads=cpu_threads)
+
+    def analyze(self, source: str | Path) -> Result:
+        """Analyze a path: a transcript (.txt, or `-` for standard input) or a recording."""
+        source = str(source)
+        if source == STDIN:
+            return self.analyze_text(sys.stdin.read(), source=source)
+        path = Path(source)
+        if path.suffix.lower() in TEXT_SUFFIXES:
+            return self.analyze_text(read_transcript(path), source=source)
+        from debrief.audio import decode_audio
+
+        started = time.perf_counter()
+        audio = decode_audio(path)
+        return self.analyze_audio(audio, source=source, decode_seconds=time.perf_counter() - started)
+
+    def analyze_audio(self, audio: np.ndarray, *, source: str, decode_seconds: float = 0.0) -> Result:
+        """Transcribe 16 kHz mono float32 audio, then classify and walk it."""
+        started = time.perf_counter()
+        transcript = self.transcriber.transcribe(audio)
+        transcribe_seconds = time.perf_counter() - started
+        if not transcript.text.strip():
+            raise NoSpeechError(f"{source}: no speech found ({len(audio) / 16000:.1f} s of silence or noise); "
+                                "the transcript is empty")
+        result = self._walk(transcript, source)
+        result.timings = {"decode": decode_seconds, "transcribe": transcribe_seconds, **result.timings}
+        return result
+
+    def analyze_text(self, text: str, *, source: str = STDIN) -> Result:
+        """Classify and walk a transcript someone typed or saved."""
+        if not text.strip():
+            raise NoSpeechError(f"{source}: the transcript has no words")
+        result = self._walk(Transcript.from_text(text), source)
+        result.timings = {"decode": 0.0, "transcribe": 0.0, **result.timings}
+        return result
+
+    def _walk(self, transcript: Transcript, source: str) -> Result:
+        started = time.perf_counter()
+        findings = self.classifier.classify(transcript.text)
+        classified = time.perf_counter()
+        diagnosis = diagnose(self.playbook, findings)
+        walked = time.perf_counter()
+        return Result(source, transcript, diagnosis,
+                      {"classify": classified - started, "walk": walked - classified})
+
+
+def read_transcript(path: Path) -> str:
+    """A typed transcript's text, or an InputError that names the file and the problem."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a transcript") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if not data:
+        raise InputError(f"{path}: empty file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a UTF-8 text file") from None
