@@ -24,7 +24,9 @@ NEGATED = "debrief_negated"
 # When several outcomes are mentioned, the one that says most about where the call ended wins:
 # "they signed" beats "they wanted to think about it", which beats "we booked a follow-up".
 OUTCOME_PRIORITY = ("won", "lost", "no_meeting", "stalled", "advanced")
-SPEAKER = re.compile(r"^\s*(REP|PROSPECT|SPEAKER[ _]?\w+)\s*:", re.IGNORECASE)
+SPEAKER = re.compile(r"\s*(REP|PROSPECT|SPEAKER[ _]?\w+)\s*:", re.IGNORECASE)
+CONTRACTIONS = {"'re": "be", "'m": "be", "'s": "be", "'ve": "have", "'ll": "will", "'d": "would"}
+NEGATION_WINDOW = 8  # tokens between a negation cue and the match it negates
 CLAUSE_MARKS = {",", ";", ":", "--", "—"}
 MIN_CLAUSE_TOKENS = 5
 WINDOW_TOKENS = 16
@@ -40,10 +42,11 @@ class Classifier:
     def classify(self, text: str) -> Findings:
         """Evidence per step (done or missed) and the outcome, from one transcript."""
         doc = self.nlp(text)
+        cues = _negation_cues(self.nlp, doc)
         evidence: dict[tuple, Evidence] = {}
         outcomes: list[Evidence] = []
-        for span in sorted(doc.spans[SPANS_KEY], key=lambda s: (s.start, s.end)):
-            negated = span._.get(NEGATED)
+        for span in _most_specific(doc.spans[SPANS_KEY]):
+            negated = span._.get(NEGATED) and _cue_near(span, cues)
             label = span.label_
             if label in OUTCOMES:
                 if not negated:
@@ -54,8 +57,11 @@ class Classifier:
                 polarity = "missed"
             found = _evidence(doc, span, label, polarity)
             evidence.setdefault((label, polarity, found.start), found)
+        found = tuple(evidence.values())
         outcome, said = _pick_outcome(outcomes)
-        return Findings(tuple(evidence.values()), outcome, said)
+        if _prospecting_without_appointment(outcome, found):
+            outcome = "no_meeting"
+        return Findings(found, outcome, said)
 
 
 def build_pipeline(playbook: Playbook):
@@ -68,7 +74,7 @@ def build_pipeline(playbook: Playbook):
     nlp.add_pipe("debrief_line_breaks")
     nlp.add_pipe("sentencizer")
     nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
-    nlp.add_pipe("debrief_lower_lemmas")
+    nlp.add_pipe("debrief_lemmas")
     ruler = nlp.add_pipe("span_ruler", config={
         "spans_key": SPANS_KEY, "phrase_matcher_attr": "LOWER", "validate": True})
     try:
@@ -89,6 +95,34 @@ def build_pipeline(playbook: Playbook):
     return nlp
 
 
+def _negation_cues(nlp, doc) -> tuple[list[int], list[int]]:
+    """Where NegEx found negation cues: the ends of preceding cues, the starts of following ones."""
+    preceding, following, _ = nlp.get_pipe("negex").process_negations(doc)
+    return [end for _, _, end in preceding], [start for _, start, _ in following]
+
+
+def _cue_near(span, cues: tuple[list[int], list[int]]) -> bool:
+    """NegEx negates to the end of a clause; in speech a clause can run on for a minute.
+
+    A negation counts only when its cue is within a few words of the match, as in
+    "I never asked what it was costing them" and "the budget never came up".
+    """
+    preceding, following = cues
+    return any(0 <= span.start - end <= NEGATION_WINDOW for end in preceding) or any(
+        0 <= start - span.end <= NEGATION_WINDOW for start in following)
+
+
+def _most_specific(spans) -> list:
+    """Drop a match that lies inside a longer match for another label.
+
+    "I didn't ask them to decide" is about asking for the decision (home.commit), not about who
+    decides (third.decision); the longer pattern is the more specific one.
+    """
+    spans = sorted(spans, key=lambda s: (s.start, -s.end))
+    return [s for s in spans if not any(
+        o.label_ != s.label_ and o.start <= s.start and s.end <= o.end and len(o) > len(s) for o in spans)]
+
+
 def _register_components() -> None:
     from spacy.language import Language
 
@@ -100,12 +134,13 @@ def _register_components() -> None:
                 token.is_sent_start = True
         return doc
 
-    @Language.component("debrief_lower_lemmas")
-    def lower_lemmas(doc):
-        """The lookup table only knows lower-case words: "Budget" and "They" get their lemma too."""
+    @Language.component("debrief_lemmas")
+    def lemmas(doc):
+        """Lemmas that patterns can rely on: lower case ("Budget", "They"), and contractions
+        as the words they stand for ("we're set" is "we be set", like "we are set")."""
         for token in doc:
-            if token.lemma_ and token.lemma_ != token.lemma_.lower():
-                token.lemma_ = token.lemma_.lower()
+            lemma = token.lemma_.lower().replace("\u2019", "'")
+            token.lemma_ = CONTRACTIONS.get(lemma, lemma)
         return doc
 
 
@@ -134,6 +169,21 @@ def _speaker(text: str, offset: int) -> str | None:
     line_start = text.rfind("\n", 0, offset) + 1
     match = SPEAKER.match(text, line_start)
     return match.group(1).upper() if match else None
+
+
+def _prospecting_without_appointment(outcome: str, evidence: tuple[Evidence, ...]) -> bool:
+    """A call to reach a decision maker that ends on "send me something" ended with no meeting.
+
+    The goal of a prospecting call is the appointment: when the transcript reaches a contact,
+    nobody agrees to meet, and nothing past second base happens, the call ended at first base.
+    """
+    if outcome not in ("stalled", "unknown"):
+        return False
+    labels = {(e.label, e.polarity) for e in evidence}
+    bases = {e.label.split(".")[0] for e in evidence}
+    return (any(label == "first.contact" for label, _ in labels)
+            and ("first.appointment", "done") not in labels
+            and not bases & {"third", "home"})
 
 
 def _pick_outcome(outcomes: list[Evidence]) -> tuple[str, Evidence | None]:
