@@ -25,7 +25,8 @@ NEGATED = "debrief_negated"
 # "they signed" beats "they wanted to think about it", which beats "we booked a follow-up".
 OUTCOME_PRIORITY = ("won", "lost", "no_meeting", "stalled", "advanced")
 SPEAKER = re.compile(r"\s*(REP|PROSPECT|SPEAKER[ _]?\w+)\s*:", re.IGNORECASE)
-CONTRACTIONS = {"'re": "be", "'m": "be", "'s": "be", "'ve": "have", "'ll": "will", "'d": "would"}
+CONTRACTIONS = {"'re": "be", "'m": "be", "'s": "be", "'ve": "have", "'ll": "will", "'d": "would",
+                "n't": "not", "ca": "can", "wo": "will", "sha": "shall"}  # ca n't, wo n't
 NEGATION_WINDOW = 8  # tokens between a negation cue and the match it negates
 CLAUSE_MARKS = {",", ";", ":", "--", "—"}
 MIN_CLAUSE_TOKENS = 5
@@ -113,14 +114,16 @@ def _cue_near(span, cues: tuple[list[int], list[int]]) -> bool:
 
 
 def _most_specific(spans) -> list:
-    """Drop a match that lies inside a longer match for another label.
+    """Drop a match that lies inside a longer mention of another step.
 
     "I didn't ask them to decide" is about asking for the decision (home.commit), not about who
-    decides (third.decision); the longer pattern is the more specific one.
+    decides (third.decision): the longer pattern is the more specific one. An admission of a miss
+    does not hide what it mentions: "I jumped straight into the demo" still says there was a demo.
     """
     spans = sorted(spans, key=lambda s: (s.start, -s.end))
     return [s for s in spans if not any(
-        o.label_ != s.label_ and o.start <= s.start and s.end <= o.end and len(o) > len(s) for o in spans)]
+        o.label_ != s.label_ and (o.id_ or "done") == "done" and o.start <= s.start and s.end <= o.end
+        and len(o) > len(s) for o in spans)]
 
 
 def _register_components() -> None:
@@ -139,8 +142,8 @@ def _register_components() -> None:
         """Lemmas that patterns can rely on: lower case ("Budget", "They"), and contractions
         as the words they stand for ("we're set" is "we be set", like "we are set")."""
         for token in doc:
-            lemma = token.lemma_.lower().replace("\u2019", "'")
-            token.lemma_ = CONTRACTIONS.get(lemma, lemma)
+            text = token.lower_.replace("\u2019", "'")
+            token.lemma_ = CONTRACTIONS.get(text) or token.lemma_.lower()
         return doc
 
 
