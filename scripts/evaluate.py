@@ -21,9 +21,20 @@ from debrief.playbook import load_playbook  # noqa: E402
 from debrief.walk import diagnose  # noqa: E402
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def load_cases(repo: Path = REPO) -> list[dict]:
-    """The labelled cases: tests/data/cases.jsonl plus the README samples."""
-    cases = [json.loads(line) for line in (repo / "tests/data/cases.jsonl").read_text().splitlines() if line.strip()]
+    """The labelled cases: tests/data/cases.jsonl, tests/data/heldout.jsonl and the README samples.
+
+    Held-out cases are marked `"set": "heldout"`: they were written after the patterns were
+    tuned, and first scored before any change made for them.
+    """
+    cases = read_jsonl(repo / "tests/data/cases.jsonl")
+    heldout = repo / "tests/data/heldout.jsonl"
+    if heldout.exists():
+        cases += [{**case, "set": "heldout"} for case in read_jsonl(heldout)]
     labels = repo / "samples" / "labels.json"
     if labels.exists():
         for stem, label in json.loads(labels.read_text()).items():
@@ -46,7 +57,7 @@ def main() -> int:
         findings = classifier.classify(case["text"])
         result = diagnose(playbook, findings)
         fix = result.fix.step.id if result.fix else None
-        kind = case.get("kind", "debrief")
+        kind = case.get("set", case.get("kind", "debrief"))
         totals[kind] += 1
         fix_ok, outcome_ok = fix == case["fix"], result.outcome == case["outcome"]
         fix_right[kind] += fix_ok

@@ -102,3 +102,31 @@ def test_a_negated_outcome_is_ignored(classify):
 def test_won_outranks_an_earlier_stall(classify):
     text = "At first they wanted to think about it. Then on Friday they signed the contract."
     assert classify(text).outcome == "won"
+
+
+def test_a_match_that_is_itself_a_negation_is_not_negated_again(classify):
+    assert classify("So yeah, nothing, no meeting again.").outcome == "no_meeting"
+
+
+def test_a_quoted_price_is_not_the_cost_of_the_problem(classify):
+    assert "second.impact" not in statuses(classify("REP: pricing is $399 a month per location"))
+
+
+def test_the_cost_of_the_problem_in_a_call(classify):
+    assert statuses(classify("PROSPECT: it's about $15,000 a month in refunds"))["second.impact"] == "done"
+
+
+def test_contractions_read_as_words(classify):
+    assert classify("So we're set for Tuesday at three.").outcome == "advanced"
+    assert statuses(classify("PROSPECT: I can't sign anything like that."))["first.contact"] == "missed"
+
+
+def test_a_far_away_negation_does_not_reach(classify):
+    text = ("I didn't bring slides to a meeting where for a whole hour the owner showed me in detail "
+            "what the late trucks are costing them")
+    assert statuses(classify(text))["second.impact"] == "done"
+
+
+def test_asking_them_to_decide_is_the_commit_not_who_decides(classify):
+    found = statuses(classify("I didn't ask them to decide."))
+    assert found["home.commit"] == "missed" and "third.decision" not in found

@@ -23,10 +23,11 @@ SPANS_KEY = "debrief"
 NEGATED = "debrief_negated"
 # When several outcomes are mentioned, the one that says most about where the call ended wins:
 # "they signed" beats "they wanted to think about it", which beats "we booked a follow-up".
-OUTCOME_PRIORITY = ("won", "lost", "no_meeting", "stalled", "advanced")
+OUTCOME_PRIORITY = ("won", "lost", "no_meeting", "advanced", "stalled")
 SPEAKER = re.compile(r"\s*(REP|PROSPECT|SPEAKER[ _]?\w+)\s*:", re.IGNORECASE)
 CONTRACTIONS = {"'re": "be", "'m": "be", "'s": "be", "'ve": "have", "'ll": "will", "'d": "would",
                 "n't": "not", "ca": "can", "wo": "will", "sha": "shall"}  # ca n't, wo n't
+NEGATION_WORDS = {"no", "not", "never", "n't", "nothing", "without"}
 NEGATION_WINDOW = 8  # tokens between a negation cue and the match it negates
 CLAUSE_MARKS = {",", ";", ":", "--", "—"}
 MIN_CLAUSE_TOKENS = 5
@@ -108,22 +109,24 @@ def _cue_near(span, cues: tuple[list[int], list[int]]) -> bool:
     A negation counts only when its cue is within a few words of the match, as in
     "I never asked what it was costing them" and "the budget never came up".
     """
+    if span[0].lower_ in NEGATION_WORDS:  # the match is itself a negation: "no meeting again"
+        return False
     preceding, following = cues
     return any(0 <= span.start - end <= NEGATION_WINDOW for end in preceding) or any(
         0 <= start - span.end <= NEGATION_WINDOW for start in following)
 
 
 def _most_specific(spans) -> list:
-    """Drop a match that lies inside a longer mention of another step.
+    """Drop a step's match that lies inside a longer mention of another step.
 
     "I didn't ask them to decide" is about asking for the decision (home.commit), not about who
     decides (third.decision): the longer pattern is the more specific one. An admission of a miss
     does not hide what it mentions: "I jumped straight into the demo" still says there was a demo.
     """
     spans = sorted(spans, key=lambda s: (s.start, -s.end))
-    return [s for s in spans if not any(
-        o.label_ != s.label_ and (o.id_ or "done") == "done" and o.start <= s.start and s.end <= o.end
-        and len(o) > len(s) for o in spans)]
+    steps = [o for o in spans if o.label_ not in OUTCOMES and (o.id_ or "done") == "done"]
+    return [s for s in spans if s.label_ in OUTCOMES or not any(
+        o.label_ != s.label_ and o.start <= s.start and s.end <= o.end and len(o) > len(s) for o in steps)]
 
 
 def _register_components() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
@@ -99,7 +100,8 @@ def analyze(
 
     with cli_errors():
         analyzer = Analyzer(paths.playbook_dir(playbook, models), model=model, models=models, beam_size=beam_size)
-    console = Console(highlight=False)
+    # A pipe or a file gets long lines rather than quotes wrapped at 80 columns.
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
     first_failure = 0
     for index, source in enumerate(inputs):
         try:

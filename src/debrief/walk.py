@@ -148,5 +148,5 @@ def _reason(outcome: str, fix: StepStatus | None) -> str:
     if fix is None:
         return "Won: nothing to fix." if outcome == "won" else "Nothing missing before where the call ended up."
     if fix.status == MISSED:
-        return f"Missed: {fix.evidence[0].text}"
+        return f'Missed: "{fix.evidence[0].text}"'
     return "Never came up, and nothing later shows it happened."
