@@ -6,14 +6,14 @@ import json
 import logging
 import os
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from debrief import __version__
-from debrief.errors import EXIT_CODES, DebriefError, OutputError
+from debrief.cliutil import ModelsOpt, PlaybookOpt, cli_errors, describe
+from debrief.errors import EXIT_CODES, DebriefError
 
 EXIT_HELP = "Exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()) + "."
 
@@ -24,41 +24,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-ModelsOpt = Annotated[Optional[Path], typer.Option(
-    "--models", help="Folder with playbooks and Whisper models [env: DEBRIEF_MODELS].", show_default=False)]
-PlaybookOpt = Annotated[Optional[str], typer.Option(
-    "--playbook", help="A playbook folder, or the name of one under the models folder.", show_default="baseline")]
-
-
-def fail(message: str, code: int) -> None:
-    """Print one line on standard error and leave with `code`."""
-    typer.echo(f"debrief: error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def describe(exc: BaseException) -> tuple[str, int]:
-    """One line and an exit code for any failure: expected ones, a full disk, or a bug."""
-    if isinstance(exc, DebriefError):
-        return str(exc), exc.exit_code
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted", 130
-    if isinstance(exc, OSError):  # a full disk or a closed pipe while writing output
-        return f"{exc.filename or 'output'}: {exc.strerror or exc}", OutputError.exit_code
-    return f"internal error: {type(exc).__name__}: {exc} (set DEBRIEF_DEBUG=1 for details)", 1
-
-
-@contextmanager
-def cli_errors():
-    """Turn any failure into one line on standard error and its exit code; never a traceback."""
-    try:
-        yield
-    except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
-        if os.environ.get("DEBRIEF_DEBUG") and not isinstance(exc, DebriefError):
-            raise
-        fail(*describe(exc))
-    except KeyboardInterrupt as exc:
-        fail(*describe(exc))
 
 
 def _print_version(value: bool) -> None:
@@ -133,3 +98,18 @@ def _say(text: str, speak_to: Path | None, index: int | None) -> None:
     target = speak_to if index is None else speak_to.with_name(f"{speak_to.stem}-{index + 1}{speak_to.suffix}")
     speech.save_speech(text, target)
 
+
+
+def _register_command_groups() -> None:
+    """Every module in `debrief.commands` adds its commands to the app with `register(app)`."""
+    import importlib
+    import pkgutil
+
+    from debrief import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"debrief.commands.{info.name}").register(app)
+
+
+_register_command_groups()
