@@ -10,19 +10,17 @@ negated ("they didn't say no") are dropped.
 
 from __future__ import annotations
 
-import logging
 import re
 
 from debrief.errors import PlaybookError
 from debrief.playbook import OUTCOMES, Playbook
 from debrief.walk import Evidence, Findings
 
-log = logging.getLogger(__name__)
-
 SPANS_KEY = "debrief"
 NEGATED = "debrief_negated"
 # When several outcomes are mentioned, the one that says most about where the call ended wins:
-# "they signed" beats "they wanted to think about it", which beats "we booked a follow-up".
+# "they signed" beats "they went with someone else"; a dated next step ("Thursday at two works")
+# beats the "I'll send it over" that often comes with it.
 OUTCOME_PRIORITY = ("won", "lost", "no_meeting", "advanced", "stalled")
 SPEAKER = re.compile(r"\s*(REP|PROSPECT|SPEAKER[ _]?\w+)\s*:", re.IGNORECASE)
 CONTRACTIONS = {"'re": "be", "'m": "be", "'s": "be", "'ve": "have", "'ll": "will", "'d": "would",

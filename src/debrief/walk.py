@@ -83,7 +83,7 @@ def diagnose(playbook: Playbook, findings: Findings) -> Diagnosis:
         return Diagnosis(findings.outcome, findings.outcome_evidence, None, tuple(statuses), (), None,
                          "Nothing said places the call on the diamond: say what happened on the call.")
     end = evidenced[-1]
-    statuses = _with_implied(playbook, statuses, evidenced)
+    statuses = _with_implied(statuses, evidenced)
     fix_at = None if findings.outcome == "won" else next(
         (i for i in range(end + 1) if statuses[i].needs_fix), None)
     stop = fix_at if fix_at is not None else 0
@@ -130,7 +130,7 @@ def _apply_outcome(statuses: list[StepStatus], findings: Findings) -> None:
         mark(APPOINTMENT, MISSED)
 
 
-def _with_implied(playbook: Playbook, statuses: list[StepStatus], evidenced: list[int]) -> list[StepStatus]:
+def _with_implied(statuses: list[StepStatus], evidenced: list[int]) -> list[StepStatus]:
     """Mark silent steps that later evidence implies (the playbook's `implied_by`)."""
     result = []
     for i, status in enumerate(statuses):
