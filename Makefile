@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 SAMPLE ?= samples/stalled-after-demo.wav
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo test eval bench samples clean
+.PHONY: setup demo test eval bench bench-batch samples serve clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,14 @@ eval: setup  ## step-to-fix and outcome accuracy on the labelled cases
 bench: setup  ## per-sample timings of every stage, and start-up
 	$(PY) benchmarks/bench.py
 
+bench-batch: setup  ## batch throughput: sequential vs --workers 2 vs batched inference
+	$(PY) benchmarks/bench_batch.py
+
+serve: setup  ## the coach's web desk on http://127.0.0.1:8000/
+	$(VENV)/bin/debrief serve
+
 samples: setup  ## render samples/*.txt to 16 kHz WAV with the Piper voice
 	$(PY) scripts/render_samples.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache test-artifacts

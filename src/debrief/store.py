@@ -48,6 +48,20 @@ MIGRATIONS: list[str] = [
     CREATE INDEX recordings_rep ON recordings (rep, recorded_at);
     CREATE INDEX recordings_deal ON recordings (deal, recorded_at);
     """,
+    # 2: the web desk's queue (debrief.web.jobs). A row per uploaded recording, so a restart of
+    # `debrief serve` loses neither queued nor finished work; `name` is the uploaded file's name,
+    # shown to the coach and never used as a path.
+    """
+    CREATE TABLE web_jobs (
+        hash        TEXT PRIMARY KEY REFERENCES recordings(hash),
+        name        TEXT NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'error')),
+        queued_at   TEXT NOT NULL,
+        started_at  TEXT,
+        finished_at TEXT
+    );
+    CREATE INDEX web_jobs_state ON web_jobs (state, queued_at);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
