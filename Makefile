@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 SAMPLE ?= samples/stalled-after-demo.wav
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo test eval bench bench-batch samples serve clean
+.PHONY: setup demo test eval bench bench-batch bench-listen samples serve clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ bench: setup  ## per-sample timings of every stage, and start-up
 
 bench-batch: setup  ## batch throughput: sequential vs --workers 2 vs batched inference
 	$(PY) benchmarks/bench_batch.py
+
+bench-listen: setup  ## end of speech -> first sample of the spoken fix, 30/60/120 s debriefs (~4 min)
+	$(PY) benchmarks/bench_listen.py
 
 serve: setup  ## the coach's web desk on http://127.0.0.1:8000/
 	$(VENV)/bin/debrief serve

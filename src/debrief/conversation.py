@@ -1,0 +1,416 @@
+"""The debrief by voice: prompt, listen, transcribe while the rep talks, walk back, say the one fix.
+
+`Companion` runs the conversation over takes from any block source (`recording.py`): the plain
+debrief (one prompt, one answer), or the guided one, the seed's coaching call: "Where did you end
+up?", then "What happened before that?", and again, until the walk reaches a step that was done
+properly, the rep says that's it, or has nothing to say after one re-ask. What happens after each
+answer is `next_move`, a pure function of the answer and the diagnosis so far; the walk itself
+stays in walk.py. Everything said is saved as one recording in the data folder, as it is said,
+and its result goes to the history.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from debrief import output, speech
+from debrief.audio import SAMPLE_RATE
+from debrief.errors import NoSpeechError, OutputError
+from debrief.pipeline import Analyzer, Result
+from debrief.recording import (INTERRUPTED, EnterKey, Limits, RecordingFile, SpeechDetector, Take,
+                               microphone, record, replay)
+from debrief.store import Store, file_hash, now
+from debrief.transcription import Segment, Transcript
+from debrief.walk import DONE, SILENT, Diagnosis, StepStatus, diagnose
+
+log = logging.getLogger(__name__)
+
+# What is said. Short: the rep is driving.
+TELL_ME = "Tell me about the call, starting with where you ended up."
+WHERE = "Where did you end up?"
+BEFORE = "What happened before that?"
+REASK = {
+    TELL_ME: "Take your time. How did the call end?",
+    WHERE: "Take your time. How did the call end?",
+    BEFORE: "Take your time. What happened just before that?",
+}
+NOTHING_HEARD = "I didn't hear anything. Try me again when you're ready."
+
+# A rep who has nothing more to add, or who doesn't know; matched on Whisper's text, lower case.
+THATS_ALL = re.compile(r"\b(that'?s (it|all|everything)|that (is|was) (it|all)|nothing (else|more|before)"
+                       r"|i'?m done)\b")
+DONT_KNOW = re.compile(r"\b(do ?n[o']?t|can'?t|cannot) (know|remember|recall)\b|\bnot sure\b|\bno idea\b"
+                       r"|\bno clue\b")
+
+ASK, REASK_SAME, FINISH = "ask", "reask", "finish"
+SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
+
+
+@dataclass(frozen=True)
+class Move:
+    """What the guided walk does next: ask the next question back, re-ask the same one, or finish."""
+
+    action: str
+    reason: str
+
+
+@dataclass
+class Turn:
+    """One prompt, what the rep said to it, how the take stopped, and what the walk did next."""
+
+    prompt: str
+    answer: str
+    seconds: float
+    stopped_by: str
+    move: str = ""
+
+
+@dataclass
+class Debrief:
+    """A finished conversation: the result (as `analyze` gives it), the turns, where it is saved."""
+
+    result: Result
+    turns: list[Turn]
+    recording: Path
+    hash: str | None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds from the end of the last answer
+
+
+# --------------------------------------------------------------------------- the rules (pure)
+
+
+def solid_ground(diagnosis: Diagnosis) -> StepStatus | None:
+    """The step done properly that the walk back has reached, if it has reached one.
+
+    That is the furthest-back step the rep spoke of, when it was done and nothing before it needs
+    fixing (every earlier step is done, implied by later evidence, or optional): the process was
+    on track up to there, so what got it off track is already in what was said.
+    """
+    spoken = [i for i, status in enumerate(diagnosis.steps) if status.status != SILENT]
+    if not spoken or diagnosis.steps[spoken[0]].status != DONE:
+        return None
+    if any(status.needs_fix for status in diagnosis.steps[:spoken[0]]):
+        return None
+    return diagnosis.steps[spoken[0]]
+
+
+def next_move(answer: str, diagnosis: Diagnosis, *, new_evidence: bool, reasked: bool,
+              turns: int, max_turns: int) -> Move:
+    """What the guided walk does after an answer, from the answer and the diagnosis of all answers.
+
+    `new_evidence`: the answer itself showed a step or an outcome. `reasked`: it answered a re-ask.
+    `turns`: answers so far, this one included.
+    """
+    said = plain(answer)
+    if THATS_ALL.search(said):
+        return Move(FINISH, "the rep said that's all")
+    if diagnosis.outcome == "won":
+        return Move(FINISH, "won: nothing to walk back from")
+    if not new_evidence and (not said or DONT_KNOW.search(said)):
+        if reasked:
+            return Move(FINISH, "nothing after a re-ask: going on with what was said")
+        return Move(REASK_SAME, "nothing said" if not said else "the rep didn't know")
+    reached = solid_ground(diagnosis)
+    if reached is not None:
+        return Move(FINISH, f"the walk reached a step done properly: {reached.step.id}")
+    if turns >= max_turns:
+        return Move(FINISH, f"{max_turns} answers: going on with what was said")
+    return Move(ASK, "walking back")
+
+
+def after_answer(analyzer: Analyzer, answers: list[str], answer: str, *, reasked: bool, turns: int,
+                 max_turns: int) -> Move:
+    """`next_move` for the latest `answer`, with `answers` (all of them, in order) read by the classifier."""
+    classifier = analyzer.classifier
+    alone = classifier.classify(answer) if answer.strip() else None
+    new_evidence = alone is not None and (bool(alone.evidence) or alone.outcome != "unknown")
+    # Each answer on its own line: the classifier reads a new line as a new sentence.
+    so_far = diagnose(analyzer.playbook, classifier.classify("\n".join(a for a in answers if a)))
+    return next_move(answer, so_far, new_evidence=new_evidence, reasked=reasked, turns=turns, max_turns=max_turns)
+
+
+def plain(text: str) -> str:
+    """Lower case, straight apostrophes, no punctuation at the ends: how the phrase rules read."""
+    return text.replace("\u2019", "'").lower().strip(" .,!?;:\n\t")
+
+
+def fix_speech(diagnosis: Diagnosis) -> str:
+    """What is said at the end: the step to fix (its base and name), the advice and the question."""
+    fix = diagnosis.fix
+    if fix is None:
+        return output.spoken(diagnosis)
+    base = "home" if fix.step.base == "home" else f"{fix.step.base} base"
+    return f"The one step to fix is on {base}: {fix.step.name}. {output.spoken(diagnosis)}"
+
+
+# --------------------------------------------------------------------------- voice out
+
+
+class Voice:
+    """Says prompts and the fix: on the speaker, into numbered WAV files (`to_dir`), or not at all."""
+
+    def __init__(self, *, to_dir: Path | None = None, speak: bool = True, device: int | str | None = None) -> None:
+        self.to_dir, self.device = to_dir, device
+        self.speaks = speak or to_dir is not None
+        self.count = 0
+        self.ready_at: float | None = None  # perf_counter() when the last thing said was synthesized
+        if to_dir is not None:
+            try:
+                to_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputError(f"cannot write {to_dir}: {exc.strerror or exc}") from None
+        elif speak:
+            from debrief.recording import output_device
+
+            output_device(device)  # fail now, before anyone has talked
+
+    def warm_up(self) -> None:
+        """Load the voice now, so the first prompt is not late."""
+        if self.speaks:
+            try:
+                speech.piper_voice()
+            except OutputError:  # say() falls back to the OS voice, or says why it cannot
+                pass
+
+    def say(self, text: str, kind: str = "prompt") -> None:
+        """Say `text` (blocks until it has been played), or write it as the next numbered WAV.
+
+        Sentence by sentence: the first is heard once it alone is synthesized, not the whole text.
+        """
+        if not self.speaks:
+            return
+        self.count += 1
+        self.ready_at = None
+        pieces: list[np.ndarray] = []
+        rate = 0
+        for sentence in SENTENCE_END.split(text.strip()):
+            if self.to_dir is None:
+                speech.speak(sentence, device=self.device)
+                continue
+            audio, rate = speech.synthesize(sentence)
+            if self.ready_at is None:
+                self.ready_at = time.perf_counter()
+            if pieces:
+                pieces.append(speech.silence(speech.SENTENCE_PAUSE_S, rate))
+            pieces.append(audio)
+        if pieces:
+            speech.write_wav(self.to_dir / f"{self.count:02d}-{kind}.wav", np.concatenate(pieces), rate)
+
+
+# --------------------------------------------------------------------------- transcribing as it comes
+
+
+class _Pieces:
+    """Transcribes a take's pieces in order on one worker thread while the rep is still talking."""
+
+    def __init__(self, analyzer: Analyzer) -> None:
+        self._transcriber = analyzer.transcriber
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="debrief-transcribe")
+        self._pieces: list[tuple[int, Future]] = []
+        self.end = 0  # where the next piece starts, in samples into the take
+        self.seconds = 0.0  # time spent transcribing
+
+    def add(self, audio: np.ndarray, start: int) -> None:
+        self._pieces.append((start, self._pool.submit(self._transcribe, audio)))
+        self.end = start + len(audio)
+
+    def _transcribe(self, audio: np.ndarray) -> tuple[Transcript, float]:
+        started = time.perf_counter()
+        return self._transcriber.transcribe(audio), time.perf_counter() - started
+
+    def finish(self, take: Take) -> list[Segment]:
+        """The take's segments, timed from the start of the recording file."""
+        try:
+            spoke_since = take.speech_end is not None and take.speech_end * SAMPLE_RATE > self.end
+            if spoke_since and len(take.audio) > self.end:
+                self.add(take.audio[self.end:], self.end)
+            segments = []
+            for start, future in self._pieces:
+                transcript, seconds = future.result()
+                self.seconds += seconds
+                at = take.offset + start / SAMPLE_RATE
+                segments += [Segment(round(at + s.start, 3), round(at + s.end, 3), s.text)
+                             for s in transcript.segments]
+            return segments
+        finally:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+# --------------------------------------------------------------------------- the conversation
+
+
+Takes = Callable[[], "Iterator[np.ndarray] | None"]
+"""Gives the block source for the next answer (a microphone opened afresh, the next replayed
+file), or None when there are no more answers to hear."""
+
+
+def replayed(audios: list[np.ndarray], *, pace: bool = True) -> Takes:
+    """Takes from recordings, one per answer, fed through the microphone's path (`recording.replay`)."""
+    remaining = iter(audios)
+
+    def takes() -> Iterator[np.ndarray] | None:
+        audio = next(remaining, None)
+        return None if audio is None else replay(audio, pace=pace)
+
+    return takes
+
+
+def from_microphone(device: int | str | None = None) -> Takes:
+    """Takes from the microphone, opened afresh for each answer: it hears the rep, not the prompt."""
+    return lambda: microphone(device)
+
+
+class Companion:
+    """Talks a rep through a debrief by voice; the models are loaded once, before the first prompt."""
+
+    def __init__(self, analyzer: Analyzer, voice: Voice, limits: Limits = Limits(), *,
+                 enter: EnterKey | None = None, max_turns: int = 8,
+                 echo: Callable[[str, str], None] | None = None) -> None:
+        self.analyzer, self.voice, self.limits = analyzer, voice, limits
+        self.enter, self.max_turns = enter, max_turns
+        self.echo = echo or (lambda who, text: None)
+        self._transcribe_seconds = 0.0
+
+    def warm_up(self) -> None:
+        """Load Whisper, the voice-activity model and the voice now, not after the rep stops talking."""
+        self.analyzer.transcriber.load()
+        SpeechDetector()
+        self.voice.warm_up()
+
+    def run(self, takes: Takes, *, guided: bool = False, rep: str | None = None,
+            deal: str | None = None) -> Debrief:
+        """Hold the conversation, save what was said and its result, and say the one step to fix.
+
+        Raises:
+          NoSpeechError: nothing was said (the recording, if any, is kept and in the history).
+          DeviceError: the microphone failed (what was recorded so far is kept).
+        """
+        recording = RecordingFile.create()
+        recorded_at = now()
+        self._transcribe_seconds = 0.0
+        turns: list[Turn] = []
+        try:
+            with recording:
+                answers, segments, stopped_at = self._converse(takes, recording, turns, guided)
+            waited = time.perf_counter() - stopped_at
+            source = str(recording.path)
+            result = self._result(answers, segments, recording.seconds, source)
+            result.timings["after_speech"] = time.perf_counter() - stopped_at  # what the rep waits
+        except BaseException as exc:
+            try:
+                self._keep(recording, rep, deal, recorded_at, exc)
+                if isinstance(exc, NoSpeechError):
+                    self._say(NOTHING_HEARD, "nothing")
+            except Exception as also:  # noqa: BLE001 - the first failure is the one to report
+                log.warning("while keeping the recording after %r: %s", exc, also)
+            raise
+        digest = self._keep(recording, rep, deal, recorded_at, result=result, turns=turns)
+        self._say(fix_speech(result.diagnosis), "fix")
+        timings = {"wait_for_transcript": waited, "to_diagnosis": result.timings["after_speech"]}
+        if self.voice.ready_at is not None:
+            timings["to_speech"] = self.voice.ready_at - stopped_at
+        return Debrief(result, turns, recording.path, digest, timings)
+
+    def _converse(self, takes: Takes, recording: RecordingFile, turns: list[Turn],
+                  guided: bool) -> tuple[list[str], list[Segment], float]:
+        answers: list[str] = []
+        segments: list[Segment] = []
+        prompt = WHERE if guided else TELL_ME
+        question, reasked = prompt, False
+        stopped_at = time.perf_counter()
+        while True:
+            blocks = takes()
+            if blocks is None:
+                if turns:
+                    turns[-1].move = "no more recorded answers"
+                break
+            self._say(prompt, "reask" if reasked else "prompt")
+            take, said = self._hear(blocks, recording)
+            stopped_at = take.stopped_at
+            segments += said
+            answer = " ".join(s.text for s in said).strip()
+            self.echo("you", answer or f"(nothing heard: {take.reason})")
+            turns.append(Turn(prompt, answer, round(take.seconds, 2), take.reason))
+            if answer:
+                answers.append(answer)
+            if not guided:
+                break
+            move = after_answer(self.analyzer, answers, answer, reasked=reasked, turns=len(turns),
+                                max_turns=self.max_turns)
+            if take.reason == INTERRUPTED:
+                move = Move(FINISH, "stopped with Ctrl-C")
+            turns[-1].move = f"{move.action}: {move.reason}"
+            log.info("turn %d: %s", len(turns), turns[-1].move)
+            if move.action == FINISH:
+                break
+            if move.action == REASK_SAME:
+                prompt, reasked = REASK.get(question, REASK[BEFORE]), True
+            else:
+                question = prompt = BEFORE
+                reasked = False
+        return answers, segments, stopped_at
+
+    def _hear(self, blocks: Iterator[np.ndarray], recording: RecordingFile) -> tuple[Take, list[Segment]]:
+        """Record one answer and transcribe it, piece by piece as the rep talks."""
+        pieces = _Pieces(self.analyzer)
+        detector = SpeechDetector(self.limits.trailing_silence)
+        try:
+            take = record(blocks, recording, detector, self.limits, enter=self.enter, on_cut=pieces.add)
+            said = pieces.finish(take)
+        finally:
+            self._transcribe_seconds += pieces.seconds
+        return take, said
+
+    def _result(self, answers: list[str], segments: list[Segment], seconds: float, source: str) -> Result:
+        # Each answer on its own line: the classifier reads a new line as a new sentence.
+        text = "\n".join(answers)
+        if not text.strip():
+            raise NoSpeechError(f"{source}: no speech heard in {seconds:.1f} s; the recording is kept")
+        transcript = Transcript(text, segments, "en", seconds, self.analyzer.transcriber.model_name)
+        started = time.perf_counter()
+        findings = self.analyzer.classifier.classify(text)
+        classified = time.perf_counter()
+        diagnosis = diagnose(self.analyzer.playbook, findings)
+        return Result(source, transcript, diagnosis, {
+            "decode": 0.0, "transcribe": self._transcribe_seconds,
+            "classify": classified - started, "walk": time.perf_counter() - classified})
+
+    def _say(self, text: str, kind: str) -> None:
+        self.echo("debrief", text)
+        self.voice.say(text, kind)
+
+    def _keep(self, recording: RecordingFile, rep: str | None, deal: str | None, recorded_at: str,
+              error: BaseException | None = None, *, result: Result | None = None,
+              turns: list[Turn] | None = None) -> str | None:
+        """Put the recording and its result (or its error) in the history; drop an empty file."""
+        recording.close()
+        if not recording.frames:
+            recording.path.unlink(missing_ok=True)
+            return None
+        digest = file_hash(recording.path)
+        with Store() as store:
+            store.add_recording(digest, str(recording.path), rep=rep, deal=deal, recorded_at=recorded_at,
+                                duration=round(recording.seconds, 2))
+            if result is not None:
+                store.save_result(digest, to_dict(result, turns or []))
+            elif error is not None:
+                interrupted = isinstance(error, KeyboardInterrupt)
+                message = "interrupted" if interrupted else (str(error) or type(error).__name__)
+                code = 130 if interrupted else getattr(error, "exit_code", 1)
+                store.save_result(digest, output.error_dict(str(recording.path), message, code))
+        return digest
+
+
+def to_dict(result: Result, turns: list[Turn]) -> dict:
+    """The `analyze --json` object, plus the conversation that produced it."""
+    return {**output.to_dict(result), "conversation": [
+        {"prompt": t.prompt, "answer": t.answer, "seconds": t.seconds, "stopped_by": t.stopped_by,
+         "next": t.move} for t in turns]}
