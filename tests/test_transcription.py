@@ -7,6 +7,7 @@ out as "mister"/"missus" (LibriSpeech references spell titles out; Whisper abbre
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -230,3 +231,44 @@ def test_typed_transcript():
 def test_normalise_for_word_error_rate():
     assert normalise("Mr. Carker's up-guards, AND  at 'em!") == "mister carkers up guards and at em"
     assert word_error_rate("MISTER JOHN COLLIER", "Mr. John Collier.") == 0.0
+
+
+# What a child process prints: the transcript of a sample and a digest of the features Whisper saw.
+_FEATURES_SCRIPT = """
+import hashlib, sys
+from debrief.audio import decode_audio
+from debrief.transcription import Transcriber
+
+transcriber = Transcriber(beam_size=1, cpu_threads=1)
+whisper = transcriber.load()
+real, seen = whisper.feature_extractor, []
+
+class Spy:  # the real feature extractor, with what it returns written down
+    def __getattr__(self, name):
+        return getattr(real, name)
+    def __call__(self, *args, **kwargs):
+        features = real(*args, **kwargs)
+        seen.append(hashlib.sha256(features.tobytes()).hexdigest())
+        return features
+
+whisper.feature_extractor = Spy()
+text = transcriber.transcribe(decode_audio(sys.argv[1])).text
+print(seen[0])
+print(text)
+"""
+
+
+@pytest.mark.slow
+def test_the_same_recording_gives_the_same_features_and_words_whatever_numpys_thread_count():
+    # Measured before the fix: features differed between 1 and 2 BLAS threads on this recording.
+    import subprocess
+    import sys
+
+    sample = Path(__file__).resolve().parents[1] / "samples" / "stalled-after-demo.wav"
+    runs = [subprocess.run([sys.executable, "-c", _FEATURES_SCRIPT, str(sample)], capture_output=True, text=True,
+                           env={**os.environ, "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads})
+            for threads in ("1", "2")]
+    assert [run.returncode for run in runs] == [0, 0], runs[0].stderr + runs[1].stderr
+    one, two = (run.stdout.splitlines() for run in runs)
+    assert one[0] == two[0], "the mel features depend on numpy's thread count"
+    assert one[1] == two[1] and "demo" in one[1]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from debrief import paths
 from debrief.audio import SAMPLE_RATE
@@ -286,10 +287,15 @@ class Transcriber:
 
         whisper = self.load()
         started = time.perf_counter()
-        if self.engine == "faster":
-            pieces, language, speech_seconds = self._transcribe_faster(whisper, audio)
-        else:
-            pieces, language, speech_seconds = self._transcribe_openai(whisper, audio)
+        # numpy's BLAS computes faster-whisper's mel spectrogram, and sums in an order that depends
+        # on its thread count: the same recording gave a different word now and then on 1 and on 2
+        # cores. One thread makes the features, and so the transcript, the same on every machine and
+        # in every worker (it costs a few milliseconds a minute; Whisper's own threads are untouched).
+        with threadpool_limits(limits=1, user_api="blas"):
+            if self.engine == "faster":
+                pieces, language, speech_seconds = self._transcribe_faster(whisper, audio)
+            else:
+                pieces, language, speech_seconds = self._transcribe_openai(whisper, audio)
         # Whisper's last timestamp can overshoot the end of the audio by a token or two.
         segments = [
             Segment(_clamp(start, seconds), _clamp(end, seconds), text.strip())
