@@ -6,12 +6,12 @@ PY     := $(VENV)/bin/python
 SAMPLE ?= samples/stalled-after-demo.wav
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo test eval bench bench-engines bench-batch bench-listen samples serve clean
+.PHONY: setup demo test eval bench bench-engines bench-batch bench-listen bench-cluster samples serve clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,cluster]'
 	touch $@
 
 setup: $(VENV)/.installed
@@ -41,6 +41,9 @@ bench-engines: setup $(VENV)/.openai  ## faster-whisper vs openai-whisper, one t
 
 bench-batch: setup  ## batch throughput: sequential vs --workers 2 vs batched inference
 	$(PY) benchmarks/bench_batch.py
+
+bench-cluster: setup  ## batch --cluster local vs none, 2 workers; Ray start-up and memory
+	$(PY) benchmarks/bench_cluster.py
 
 bench-listen: setup  ## end of speech -> first sample of the spoken fix, 30/60/120 s debriefs (~4 min)
 	$(PY) benchmarks/bench_listen.py

@@ -1,73 +1,28 @@
 """`debrief batch`: a folder of rendered recordings into the history, resumable and in parallel.
 
-The folder holds 20 recordings: the 10 labelled debriefs of `tests/data/batch_clips.jsonl`
-rendered with the Piper voice at two paces, one rep each (`<dir>/<rep>/<id>.wav`). Greedy
-decoding keeps the tests light; the real tiny.en model does every transcription.
+The folder holds 20 recordings (`batch_helpers.clips_dir`: 10 labelled debriefs rendered with
+the Piper voice at two paces, one rep each). Greedy decoding keeps the tests light; the real
+tiny.en model does every transcription.
 """
 
 import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
-import sys
 import time
 import wave
 
 import pytest
 from typer.testing import CliRunner
 
+from batch_helpers import DEBRIEF, GREEDY, LABELS, clips_dir, count_done, debrief, rows, settings  # noqa: F401
 from conftest import REPO
 from debrief import batch as batch_module
-from debrief.batch import Job, Settings, discover, read_manifest, run_batch, run_job
+from debrief.batch import Job, discover, read_manifest, run_batch, run_job
 from debrief.cli import app
 from debrief.errors import InputError
 from debrief.store import Store
-
-CLIPS = [json.loads(line) for line in (REPO / "tests" / "data" / "batch_clips.jsonl").read_text().splitlines()]
-LABELS = {clip["id"]: clip for clip in CLIPS}
-PACES = {"dana": 1.0, "lee": 1.2}  # each rep's recordings at their own pace: 20 different files
-GREEDY = ["--beam-size", "1"]
-DEBRIEF = [sys.executable, "-m", "debrief"]
-
-
-@pytest.fixture(scope="session")
-def clips_dir(tmp_path_factory):
-    from debrief import speech
-
-    root = tmp_path_factory.mktemp("batch") / "calls"
-    for rep, pace in PACES.items():
-        (root / rep).mkdir(parents=True)
-        for clip in CLIPS:
-            audio, rate = speech.synthesize_piper(clip["text"], length_scale=pace)
-            speech.write_wav(root / rep / f"{clip['id']}.wav", audio, rate, rate=16000)
-    return root
-
-
-def settings(**overrides):
-    return Settings(str(REPO / "models" / "baseline"), beam_size=1, cpu_threads=1, **overrides)
-
-
-def debrief(*args, home):
-    """`python -m debrief ...` as a user runs it, with its own history."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "DEBRIEF_HOME": str(home)}
-    return subprocess.run([*DEBRIEF, *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
-
-
-def rows(home, sql):
-    db = sqlite3.connect(home / "debrief.db")
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.close()
-
-
-def count_done(home):
-    try:
-        return rows(home, "SELECT count(*) FROM results WHERE status = 'done'")[0][0]
-    except sqlite3.Error:  # not created yet
-        return 0
 
 
 # --------------------------------------------------------------------------- killed, resumed, re-run

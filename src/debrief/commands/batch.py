@@ -43,8 +43,8 @@ def batch(
         exists=True, file_okay=False, show_default=False)],
     workers: Annotated[Optional[int], typer.Option(
         "--workers", "-w", min=1,
-        help="Worker processes, each loading the models once (about 0.6 GB of memory each).",
-        show_default="one per core, at most 8")] = None,
+        help="Worker processes (Ray actors with --cluster), each loading the models once (about 0.6 GB each).",
+        show_default="one per core, at most 8; on a cluster, as many as it has room for")] = None,
     out: Annotated[Optional[Path], typer.Option(
         "--out", help="Also write every file's result to FILE: .jsonl (the analyze --json objects) or .csv.",
         dir_okay=False, show_default=False)] = None,
@@ -59,6 +59,20 @@ def batch(
         "--retry-failed", help="Analyze again files that failed before (corrupt, silent...).")] = False,
     model: Annotated[str, typer.Option("--model", help="Whisper model: a name (tiny.en, base.en...) or a folder.")] = "tiny.en",
     beam_size: Annotated[int, typer.Option("--beam-size", min=1, max=10, help="Beam width; 1 is greedy.")] = 5,
+    cluster: Annotated[str, typer.Option(
+        "--cluster", metavar="none|local|auto|ray://HOST:PORT",
+        help="Where the workers run: none (processes here), local (a Ray cluster on this machine), auto "
+             "(the Ray cluster this runs in, as a Ray Job) or ray://HOST:PORT (Ray Client, interactive use "
+             "only). Needs Ray: pip install 'debrief\\[cluster]'.")] = "none",
+    cpus_per_worker: Annotated[Optional[int], typer.Option(
+        "--cpus-per-worker", min=1, help="With --cluster: CPUs for each worker, and its transcriber's threads.",
+        show_default="1")] = None,
+    gpus_per_worker: Annotated[Optional[float], typer.Option(
+        "--gpus-per-worker", min=0, help="With --cluster: GPUs for each worker; 0.5 puts two on one GPU.",
+        show_default="0")] = None,
+    max_retries: Annotated[Optional[int], typer.Option(
+        "--max-retries", min=0, help="With --cluster: how many times a file is run again after its worker died "
+                                     "mid-file, before it is recorded as failed.", show_default="2")] = None,
     playbook: PlaybookOpt = None,
     models: ModelsOpt = None,
 ) -> None:
@@ -69,6 +83,8 @@ def batch(
     A file that fails is recorded with its error and the batch goes on; the exit code is the first failure's.
 
     Stereo call recordings are transcribed per channel and labelled REP / PROSPECT. See it all with `debrief report`.
+
+    With --cluster the workers are Ray actors (here, in the Ray cluster this runs in, or through the Ray Client); this process alone writes the history.
     """
     from rich.console import Console
 
@@ -80,7 +96,16 @@ def batch(
 
     if out is not None and out.suffix.lower() not in (".jsonl", ".csv"):
         fail(f"{out}: --out must end in .jsonl or .csv", 2)
-    workers = workers or default_workers()
+    with cli_errors():
+        pool = _ray_pool(cluster, cpus_per_worker, gpus_per_worker, max_retries)
+    if pool is None:
+        workers = workers or default_workers()
+    elif cluster == "local":
+        workers = workers or max(1, default_workers() // pool.cpus_per_worker)
+    else:
+        # None: as many as the cluster has room for, which the pool counts once connected. Workers
+        # on other machines find the files by the same absolute path, on shared storage.
+        folder = folder.absolute()
     with cli_errors():
         # Checked here, once, so a bad playbook or a missing model is one line, not one per file.
         playbook_dir = paths.playbook_dir(playbook, models)
@@ -92,11 +117,13 @@ def batch(
         typer.echo(f"debrief: nothing to do: no recordings or transcripts under {folder}", err=True)
         raise typer.Exit(0)
     settings = Settings(str(playbook_dir), str(models) if models else None, model, beam_size,
-                        rep_channel.value, cpu_threads=max(1, usable_cores() // workers))
+                        rep_channel.value, cpu_threads=max(1, usable_cores() // (workers or 1)))
     console = Console(stderr=True, highlight=False)
     with cli_errors(), _Progress(console, folder) as progress:
-        summary = run_batch(jobs, settings, store, workers=workers, retry_failed=retry_failed,
-                            on_event=progress.update)
+        summary = run_batch(jobs, settings, store, workers=workers or 0, retry_failed=retry_failed,
+                            scheduler=pool, on_event=progress.update)
+    if pool is not None:
+        workers = pool.workers  # what it ran, which on a cluster only Ray knew
     with cli_errors():
         if out is not None:
             from debrief.batch import write_results
@@ -108,6 +135,20 @@ def batch(
         fail(f"interrupted: {summary.analyzed + summary.skipped} of {summary.total} files done; "
              "run the same command again to finish", 130)
     raise typer.Exit(summary.exit_code)
+
+
+def _ray_pool(cluster: str, cpus_per_worker, gpus_per_worker, max_retries):
+    """The Ray scheduler for --cluster, or None for the local worker processes."""
+    from debrief.cluster import ClusterError, RayPool  # Ray itself is imported only for a cluster
+
+    asked = [name for name, value in (("--cpus-per-worker", cpus_per_worker), ("--gpus-per-worker", gpus_per_worker),
+                                      ("--max-retries", max_retries)) if value is not None]
+    if cluster == "none":
+        if asked:
+            raise ClusterError(f"{asked[0]} needs --cluster local, auto or ray://HOST:PORT")
+        return None
+    return RayPool(cluster, cpus_per_worker=cpus_per_worker or 1, gpus_per_worker=gpus_per_worker or 0.0,
+                   max_retries=2 if max_retries is None else max_retries)
 
 
 class _Progress:
