@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 SAMPLE ?= samples/stalled-after-demo.wav
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo test eval bench bench-engines bench-batch bench-listen bench-cluster samples serve clean
+.PHONY: setup demo test eval bench bench-engines bench-devices bench-batch bench-listen bench-cluster samples serve clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ bench: setup  ## per-sample timings of every stage, and start-up
 
 bench-engines: setup $(VENV)/.openai  ## faster-whisper vs openai-whisper, one table in benchmarks/engines.md
 	$(PY) benchmarks/bench_engines.py
+
+bench-devices: setup $(VENV)/.openai  ## each engine on --device auto, cuda and cpu: what ran where, same words?
+	$(PY) benchmarks/bench_devices.py
 
 bench-batch: setup  ## batch throughput: sequential vs --workers 2 vs batched inference
 	$(PY) benchmarks/bench_batch.py

@@ -50,6 +50,7 @@ CONFIGS = {  # device -> (engine, precision) in table order; openai last, the re
     "cuda": [("faster", "int8_float16"), ("faster", "float16"), ("openai", "float16")],
 }
 BEAMS = (5, 1)
+ENGINE_NAMES = {"faster": "faster-whisper", "openai": "openai-whisper"}
 GAP_SECONDS = 1.0  # silence between the pieces of the long recording
 _SPELLED_OUT = {"mr": "mister", "mrs": "missus"}
 
@@ -107,8 +108,10 @@ def run_worker(work: Path, models: Path, set_name: str, engine: str, compute: st
                "--set", set_name, "--engine", engine, "--compute", compute, "--beam", str(beam),
                "--device", args.device, "--threads", str(args.threads), "--model", args.model]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    if done.returncode:
-        sys.exit(f"{engine} {compute} beam {beam} on {set_name} failed:\n{done.stderr[-2000:]}")
+    if done.returncode:  # one configuration that cannot run (an engine without its GPU libraries) is a row
+        lines = done.stderr.strip().splitlines() or [f"exit code {done.returncode}"]
+        print(done.stderr[-2000:], file=sys.stderr)
+        return {"error": lines[-1], "compute": compute}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -151,7 +154,20 @@ def machine() -> str:
             cpu = line.split(":", 1)[1].strip()
             break
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB RAM, {platform.system()} {platform.release()}"
+    return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB RAM, {platform.system()} {platform.release()}{gpu()}"
+
+
+def gpu() -> str:
+    """"; GPU: name (memory, driver ...)" from nvidia-smi, or nothing on a machine without one."""
+    try:
+        found = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+                               capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    cards = [line.split(", ") for line in found.stdout.splitlines() if line.count(", ") == 2]
+    if found.returncode or not cards:
+        return ""
+    return "; GPU: " + "; ".join(f"{name} ({memory}, driver {driver})" for name, memory, driver in cards)
 
 
 def versions() -> str:
@@ -198,11 +214,17 @@ def main() -> None:
         # Rounds, each over every configuration in turn: a burst of other work on the machine slows
         # one configuration in one round, and the best of the rounds leaves it out.
         runs: dict[tuple, list[dict]] = {}
+        failed: dict[tuple, str] = {}  # configurations that could not run, and why
         for round_ in range(1, args.rounds + 1):
             for beam in BEAMS:
                 for name, pieces in sets.items():
                     for engine, compute in CONFIGS[device]:
                         result = run_worker(work, models, name, engine, compute, beam, args)
+                        if "error" in result:
+                            failed[(name, beam, engine, compute)] = result["error"]
+                            print(f"round {round_} {name:8} beam {beam} {engine:6} {compute:8} failed: "
+                                  f"{result['error']}", file=sys.stderr)
+                            continue
                         result["wer"] = word_error_rate([r for _, _, r in pieces], result.pop("texts"))
                         runs.setdefault((name, beam, engine, compute), []).append(result)
                         print(f"round {round_} {name:8} beam {beam} {engine:6} {result['compute']:8} "
@@ -213,6 +235,9 @@ def main() -> None:
             rows.append({**best, "set": name, "audio": seconds(sets[name]), "engine": engine, "beam": beam,
                          "others": [r["wall"] for r in results if r is not best],
                          "peak_mb": max(r["peak_mb"] for r in results)})
+        for (name, beam, engine, compute), error in failed.items():
+            if (name, beam, engine, compute) not in runs:
+                rows.append({"set": name, "engine": engine, "beam": beam, "compute": compute, "error": error})
     elapsed = time.perf_counter() - began
     args.output.write_text(report(rows, sets, device, args, elapsed, imported.seconds, load_before, os.getloadavg()))
     print(f"wrote {args.output} in {elapsed / 60:.1f} min", file=sys.stderr)
@@ -240,14 +265,22 @@ def report(rows, sets, device, args, elapsed, convert_seconds, load_before, load
         "| real-time factor | WER | peak memory | speed vs openai-whisper |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    failed: dict[tuple[str, str], list[str]] = {}  # (engine, error) -> its precisions that could not run
     for r in rows:
-        ratio = openai[(r["set"], r["beam"])] / r["wall"]
+        if "error" in r:
+            precisions = failed.setdefault((r["engine"], r["error"]), [])
+            precisions += [r["compute"]] if r["compute"] not in precisions else []
+            continue
+        reference = openai.get((r["set"], r["beam"]))
+        ratio = f"{reference / r['wall']:.2f}×" if reference else "-"
         lines.append(
-            f"| {r['set']} | {r['audio']:.0f} s | {'faster-whisper' if r['engine'] == 'faster' else 'openai-whisper'} "
+            f"| {r['set']} | {r['audio']:.0f} s | {ENGINE_NAMES[r['engine']]} "
             f"| {r['compute']} | {'beam 5' if r['beam'] > 1 else 'greedy'} | {r['wall']:.1f} s "
             f"| {', '.join(f'{o:.1f} s' for o in r['others']) or '-'} | {r['cpu']:.1f} s "
-            f"| {r['wall'] / r['audio']:.3f} | {r['wer']:.1%} | {r['peak_mb']:.0f} MB | {ratio:.2f}× |")
+            f"| {r['wall'] / r['audio']:.3f} | {r['wer']:.1%} | {r['peak_mb']:.0f} MB | {ratio} |")
     clips = ", ".join(name for name, _, _ in sets["clips"])
+    lines += [""] + [f"**Did not run here**: {ENGINE_NAMES[engine]} {' and '.join(precisions)}: {error}"
+                     for (engine, error), precisions in failed.items()]
     lines += [
         "",
         f"Sets: **clips** = {clips} (`../shared/audio`, real speech, LibriSpeech and a public speech); "

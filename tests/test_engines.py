@@ -7,7 +7,8 @@ CPU: with the default int8 a word can differ now and then (measured: in 6 of 9 c
 word, e.g. "a full" for "the full"), which is quantization, not conversion.
 
 No GPU here: the device choice is checked through the engines' own "is there a GPU" answers,
-replaced where a test needs a GPU that is not there; the CUDA path has not run on hardware.
+replaced where a test needs a GPU that is not there. The CUDA path itself is checked on a GPU
+machine by `benchmarks/bench_engines.py --device cuda` (README, "Measured").
 """
 
 from __future__ import annotations
@@ -354,19 +355,27 @@ def test_this_machine_really_has_no_gpu_for_openai_whisper(models):
 
 
 class _Recorder:
-    """Stands in for a model class on a GPU this machine does not have: records how it was loaded."""
+    """Stands in for a model class on a GPU this machine does not have: records how it was loaded,
+    and runs the encoder as a GPU would, or fails as a GPU without its CUDA libraries does."""
 
     calls: list = []
+    fails_with: Exception | None = None
 
     def __init__(self, *args, **kwargs):
         _Recorder.calls.append((args, kwargs))
+        self.model = type("Model", (), {"n_mels": 80})()
+
+    def encode(self, features):
+        assert features.shape == (80, 3000)
+        if _Recorder.fails_with:
+            raise _Recorder.fails_with
 
 
 def test_faster_whisper_is_loaded_on_the_gpu_in_float16(a_gpu, monkeypatch):
     import faster_whisper
 
     monkeypatch.setattr(faster_whisper, "WhisperModel", _Recorder)
-    _Recorder.calls = []
+    _Recorder.calls, _Recorder.fails_with = [], None
     transcriber = Transcriber(engine="faster")
 
     transcriber.load()
@@ -393,6 +402,59 @@ def test_openai_whisper_is_loaded_on_the_gpu_and_decodes_in_float16(a_gpu, model
 
     assert loaded["device"] == "cuda"
     assert (transcriber.device, transcriber.compute_type) == ("cuda", "float16")
+
+
+# What CTranslate2 4.x says at its first matrix product on a machine whose CUDA is not 12 (seen on
+# an H100 with CUDA 13's libraries only): the GPU is counted, the model loads, and then this.
+NO_CUBLAS = RuntimeError("Library libcublas.so.12 is not found or cannot be loaded")
+
+
+@pytest.fixture
+def unusable_gpu(a_gpu, monkeypatch):
+    """A GPU that CTranslate2 sees but cannot use; the CPU is the real one, with the real model."""
+    real_load = Transcriber._load_faster
+
+    def load(self, location, device, compute_type):
+        if device == "cuda":
+            _Recorder.fails_with = NO_CUBLAS
+            return _Recorder(location, device=device, compute_type=compute_type)
+        return real_load(self, location, device, compute_type)
+
+    monkeypatch.setattr(Transcriber, "_load_faster", load)
+    _Recorder.calls = []
+
+
+@pytest.mark.slow
+def test_auto_with_a_gpu_it_cannot_use_transcribes_on_the_cpu_and_says_why(unusable_gpu, caplog):
+    transcriber = Transcriber(engine="faster")
+
+    transcript = transcriber.transcribe(decode_audio(SHARED_AUDIO / "jfk.flac"))
+
+    assert (transcriber.device, transcriber.compute_type) == ("cpu", "int8")
+    assert "ask not what your country can do for you" in words(transcript.text)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "faster-whisper cannot run on the GPU (Library libcublas.so.12 is not found or cannot be loaded); "
+        "transcribing on the CPU (--device cpu skips the GPU)"]
+
+
+def test_cuda_asked_for_with_a_gpu_it_cannot_use_is_one_line_with_the_cause(unusable_gpu):
+    with pytest.raises(ModelError) as error:
+        Transcriber(engine="faster", device="cuda").load()
+
+    assert str(error.value) == (
+        "--device cuda: faster-whisper cannot run on the GPU (Library libcublas.so.12 is not found or cannot be "
+        "loaded); CTranslate2 needs CUDA 12's cuBLAS (libcublas.so.12) on the library path, or use --device cpu")
+    assert len(_Recorder.calls) == 1, "no second try on the CPU when the GPU was asked for"
+
+
+def test_the_cli_says_it_in_one_line_and_exits_6(unusable_gpu, tmp_path):
+    result = CliRunner().invoke(app, ["analyze", str(SAMPLES / "won.wav"), "--device", "cuda"])
+
+    assert result.exit_code == 6
+    assert result.stderr.splitlines() == [
+        "debrief: error: --device cuda: faster-whisper cannot run on the GPU (Library libcublas.so.12 is not "
+        "found or cannot be loaded); CTranslate2 needs CUDA 12's cuBLAS (libcublas.so.12) on the library path, "
+        "or use --device cpu"]
 
 
 @pytest.fixture

@@ -40,6 +40,12 @@ _TRUE = {"1", "ON", "YES", "TRUE"}  # how huggingface_hub reads HF_HUB_OFFLINE
 # faster-whisper's defaults, given to openai-whisper too so that the engines decode alike.
 _TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 _BEST_OF = 5
+_ENCODER_FRAMES = 3000  # Whisper's encoder takes 30 s of audio, 100 mel frames a second
+# What each engine needs to use a CUDA GPU, for the error when it cannot.
+GPU_HINTS = {
+    "faster": "CTranslate2 needs CUDA 12's cuBLAS (libcublas.so.12) on the library path",
+    "openai": "torch needs a CUDA build that supports this GPU and free GPU memory",
+}
 
 
 @dataclass
@@ -251,18 +257,18 @@ class Transcriber:
         location, source = resolve_model(self.model_name, self.models, self.engine)
         started = time.perf_counter()
         try:
-            if self.engine == "faster":
-                whisper = self._load_faster(location, device, compute_type)
-            else:
-                whisper = self._load_openai(location, source, device, compute_type)
-        except ModelError:
-            raise
-        except Exception as exc:  # ctranslate2, torch, tokenizers and the hub raise many types
-            if source in ("hub", "download"):
-                raise ModelError(_not_local(self.model_name, self.models, exc, self.engine)) from exc
-            raise ModelError(
-                f"{location}: cannot load Whisper model '{self.model_name}' ({_one_line(exc)})"
-            ) from exc
+            whisper = self._load_on(device, compute_type, location, source)
+        except _GpuUnusable as exc:
+            # Seeing a GPU is not being able to use it: CTranslate2 finds the driver but may lack
+            # the CUDA libraries it was built against, torch may have no kernels for the card, or
+            # the card may be full. Asked for, that is the error; taken by "auto", the CPU will do.
+            why = f"{self.engine}-whisper cannot run on the GPU ({_one_line(exc.__cause__)})"
+            if self.device == "cuda":
+                raise ModelError(f"--device cuda: {why}; {GPU_HINTS[self.engine]}, or use --device cpu") from exc
+            logger.warning("%s; transcribing on the CPU (--device cpu skips the GPU)", why)
+            device = "cpu"
+            compute_type = self.compute_type or default_compute_type(self.engine, device)
+            whisper = self._load_on(device, compute_type, location, source)
         logger.info(
             "loaded Whisper model %s for %s-whisper on %s (%s) from %s (%s) in %.1f s",
             self.model_name, self.engine, device, compute_type, source, location, time.perf_counter() - started,
@@ -308,6 +314,32 @@ class Transcriber:
         )
         text = " ".join(segment.text for segment in segments).strip()
         return Transcript(text, segments, language, seconds, self.model_name)
+
+    def _load_on(self, device: str, compute_type: str, location: str, source: str):
+        """The model loaded on `device`; on a GPU, also run once, so that it is known to work there.
+
+        Raises:
+          _GpuUnusable: loading it on the GPU, or running it there, failed (the cause is chained).
+          ModelError: the model cannot be found, downloaded or loaded.
+        """
+        try:
+            if self.engine == "faster":
+                whisper = self._load_faster(location, device, compute_type)
+            else:
+                whisper = self._load_openai(location, source, device, compute_type)
+            if device == "cuda":
+                _encode_silence(whisper, self.engine, compute_type)
+            return whisper
+        except ModelError:
+            raise
+        except Exception as exc:  # ctranslate2, torch, tokenizers and the hub raise many types
+            if source in ("hub", "download"):
+                raise ModelError(_not_local(self.model_name, self.models, exc, self.engine)) from exc
+            if device == "cuda":
+                raise _GpuUnusable() from exc
+            raise ModelError(
+                f"{location}: cannot load Whisper model '{self.model_name}' ({_one_line(exc)})"
+            ) from exc
 
     # --- faster-whisper ------------------------------------------------------------------
 
@@ -387,6 +419,26 @@ class Transcriber:
             for piece in result["segments"]
         ]
         return pieces, result.get("language") or "en", speech_audio.shape[0] / SAMPLE_RATE
+
+
+class _GpuUnusable(Exception):
+    """The model could not be loaded or run on the GPU; the reason is the chained exception."""
+
+
+def _encode_silence(whisper, engine: str, compute_type: str) -> None:
+    """Run the encoder once on 30 s of silence, on the device the model is on.
+
+    This is where a GPU that is seen but cannot be used shows it (CTranslate2 loads cuBLAS at its
+    first matrix product), and it pays part of the GPU's start-up before the first real transcription.
+    """
+    if engine == "faster":
+        whisper.encode(np.zeros((whisper.model.n_mels, _ENCODER_FRAMES), dtype=np.float32))
+        return
+    import torch
+
+    dtype = torch.float16 if compute_type == "float16" else torch.float32
+    with torch.no_grad():
+        whisper.embed_audio(torch.zeros(1, whisper.dims.n_mels, _ENCODER_FRAMES, dtype=dtype, device=whisper.device))
 
 
 def _clamp(seconds: float, limit: float) -> float:
