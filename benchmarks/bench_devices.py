@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import tempfile
 import time
@@ -32,14 +31,10 @@ from debrief.audio import SAMPLE_RATE, decode_audio  # noqa: E402
 from debrief.errors import DebriefError  # noqa: E402
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from bench_engines import SHARED_AUDIO, machine, versions  # noqa: E402
+from bench_engines import SHARED_AUDIO, machine, normalise, versions  # noqa: E402
 
 ENGINES = ("faster", "openai")
 DEVICES = ("auto", "cuda", "cpu")
-
-
-def words(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower().replace("'", "")).split())
 
 
 def main() -> int:
@@ -63,7 +58,7 @@ def main() -> int:
                     load = time.perf_counter() - started
                     transcriber.transcribe(audio[-1])  # warm-up
                     started = time.perf_counter()
-                    texts[engine, asked] = [words(transcriber.transcribe(a).text) for a in audio]
+                    texts[engine, asked] = [normalise(transcriber.transcribe(a).text) for a in audio]
                     wall = time.perf_counter() - started
                 except DebriefError as exc:
                     print(json.dumps({"engine": engine, "asked": asked, "error": str(exc)}), flush=True)

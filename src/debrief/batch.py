@@ -42,6 +42,7 @@ MANIFEST = "manifest.csv"
 # them unless asked (--retry-failed). A missing model or a crash is worth another try.
 CONTENT_ERRORS = (InputError.exit_code, NoSpeechError.exit_code)
 CRASHED = 1
+MAX_DEFAULT_WORKERS = 8  # each holds its own models, about 0.6 GB: 8 is already 5 GB
 WORKER_NAME = "debrief-batch-worker"
 
 
@@ -101,6 +102,19 @@ class Summary:
 
 
 # --------------------------------------------------------------------------- which files
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def default_workers() -> int:
+    """One worker per core, up to MAX_DEFAULT_WORKERS."""
+    return min(usable_cores(), MAX_DEFAULT_WORKERS)
 
 
 def discover(root: str | Path, *, rep: str | None = None, deal: str | None = None,

@@ -30,7 +30,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import replace
 
-from debrief.batch import CRASHED, Job, Settings, _load_error, analyzer_for, run_job
+from debrief.batch import CRASHED, Job, Settings, _load_error, analyzer_for, run_job, usable_cores
 from debrief.cliutil import describe
 from debrief.errors import DebriefError
 
@@ -179,7 +179,7 @@ class RayPool:
         try:
             if self.address == "local":
                 # At least the cores here, and more when asked for more workers, as --workers does.
-                ray.init(num_cpus=max(_cores(), cpus), include_dashboard=False,
+                ray.init(num_cpus=max(usable_cores(), cpus), include_dashboard=False,
                          log_to_driver=False, logging_level=quiet)
             elif self.address == "auto":
                 ray.init(address="auto", log_to_driver=False, logging_level=quiet)
@@ -224,13 +224,6 @@ class RayPool:
             if job is None:
                 raise DebriefError(f"a worker could not load the models: {message}") from None
             return _error(job, message)
-
-
-def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS
-        return max(1, os.cpu_count() or 1)
 
 
 def _error(job: Job, message: str) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -15,22 +14,6 @@ from debrief.cliutil import ModelsOpt, PlaybookOpt, cli_errors, fail
 class Channel(str, Enum):
     left = "left"
     right = "right"
-
-
-MAX_DEFAULT_WORKERS = 8  # each holds its own models, about 0.6 GB: 8 is already 5 GB
-
-
-def usable_cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
-
-
-def default_workers() -> int:
-    """One worker per core, up to MAX_DEFAULT_WORKERS."""
-    return min(usable_cores(), MAX_DEFAULT_WORKERS)
 
 
 def register(app: typer.Typer) -> None:
@@ -89,7 +72,7 @@ def batch(
     from rich.console import Console
 
     from debrief import paths
-    from debrief.batch import Settings, discover, run_batch
+    from debrief.batch import Settings, default_workers, discover, run_batch, usable_cores
     from debrief.playbook import load_playbook
     from debrief.store import Store
     from debrief.transcription import resolve_model
