@@ -6,7 +6,7 @@ Run from the repository root (needs the openai extra):
 
 For each engine and precision (faster-whisper int8 and float32, openai-whisper float32 on a CPU;
 int8_float16, float16 and float16 on a GPU) and for beam-5 and greedy decoding, on three sets:
-the shared clips (`../shared/audio`), the samples (`samples/*.wav`, whose `.txt` they were rendered
+the shared clips (`tests/data/audio`), the samples (`samples/*.wav`, whose `.txt` they were rendered
 from is the reference) and a long recording made of both, repeated to `--long-minutes`:
 transcription time (wall and CPU), real-time factor, word error rate and peak memory, and how
 many times faster than openai-whisper each one is. The openai-whisper checkpoint is converted
@@ -43,7 +43,7 @@ except ImportError:  # a source checkout, not installed
 
 from debrief.audio import SAMPLE_RATE, decode_audio  # noqa: E402
 
-SHARED_AUDIO = REPO.parent / "shared" / "audio"
+SHARED_AUDIO = REPO / "tests" / "data" / "audio"
 OUTPUT = REPO / "benchmarks" / "engines.md"
 CONFIGS = {  # device -> (engine, precision) in table order; openai last, the reference for the ratios
     "cpu": [("faster", "int8"), ("faster", "float32"), ("openai", "float32")],
@@ -283,7 +283,7 @@ def report(rows, sets, device, args, elapsed, convert_seconds, load_before, load
                      for (engine, error), precisions in failed.items()]
     lines += [
         "",
-        f"Sets: **clips** = {clips} (`../shared/audio`, real speech, LibriSpeech and a public speech); "
+        f"Sets: **clips** = {clips} (`tests/data/audio`, real speech, LibriSpeech and a public speech); "
         f"**samples** = the {len(sets['samples'])} `samples/*.wav` debriefs, rendered by the Piper voice from "
         "their `.txt`, which is the reference; **long** = the clips and the samples in turn, 1 s of silence "
         f"between them, repeated to {args.long_minutes:g} minutes, as one recording.",

@@ -4,7 +4,7 @@ Run from the repository root:
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_transcription.py [--threads N] [--model NAME]
 
-Clips: the shared speech clips (`<repo>/../shared/audio/`) and any `samples/*.wav`; a
+Clips: the shared speech clips (`tests/data/audio/`) and any `samples/*.wav`; a
 `.txt` beside a clip is its reference transcript. Each configuration (beam 5, greedy) is
 warmed up once on the first clip before timing, then timed `--repeat` times (median
 reported; a small shared VM is noisy). Real-time factor = transcription seconds
@@ -34,7 +34,7 @@ import faster_whisper  # noqa: E402
 from debrief.audio import decode_audio, duration  # noqa: E402
 from debrief.transcription import Transcriber  # noqa: E402
 
-SHARED_AUDIO = REPO.parent / "shared" / "audio"
+SHARED_AUDIO = REPO / "tests" / "data" / "audio"
 _SPELLED_OUT = {"mr": "mister", "mrs": "missus"}
 
 

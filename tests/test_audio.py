@@ -11,10 +11,11 @@ import av
 import numpy as np
 import pytest
 
+from conftest import SPEECH
+
 from debrief.audio import AUDIO_SUFFIXES, SAMPLE_RATE, decode_audio, decode_channels, duration
 from debrief.errors import InputError
 
-SHARED_AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "audio"
 CLIPS = ["jfk.flac", "1272-141231-0002.flac", "1272-128104-0004-8k.wav"]
 
 # (suffix, encoder): what a rep's phone or browser may hand us. Opus only runs at
@@ -32,10 +33,8 @@ AAC_FRAME = 1024  # samples; an AAC stream ends on a whole frame, padded with si
 
 
 @pytest.fixture(scope="module")
-def shared_audio() -> Path:
-    if not SHARED_AUDIO.is_dir():
-        pytest.skip(f"shared speech clips not found at {SHARED_AUDIO}")
-    return SHARED_AUDIO
+def speech() -> Path:
+    return SPEECH
 
 
 def load_native(path: Path, rate: int, layout: str, seconds: float) -> np.ndarray:
@@ -82,8 +81,8 @@ def assert_one_line_naming(error: pytest.ExceptionInfo, name: str) -> str:
 
 
 @pytest.mark.parametrize("clip", CLIPS)
-def test_decodes_shared_clip_to_16k_mono_float(shared_audio, clip):
-    path = shared_audio / clip
+def test_decodes_speech_clip_to_16k_mono_float(speech, clip):
+    path = speech / clip
     audio = decode_audio(path)
 
     assert audio.dtype == np.float32 and audio.ndim == 1
@@ -92,24 +91,24 @@ def test_decodes_shared_clip_to_16k_mono_float(shared_audio, clip):
     assert np.sqrt(np.mean(audio**2)) > 0.01, "speech should not decode to near-silence"
 
 
-def test_downmix_is_the_mean_of_the_channels_and_does_not_clip(shared_audio):
-    channels = decode_channels(shared_audio / "jfk.flac")
-    mono = decode_audio(shared_audio / "jfk.flac")
+def test_downmix_is_the_mean_of_the_channels_and_does_not_clip(speech):
+    channels = decode_channels(speech / "jfk.flac")
+    mono = decode_audio(speech / "jfk.flac")
 
     assert channels.shape == (2, mono.shape[0])
     np.testing.assert_allclose(mono, channels.mean(axis=0), atol=1e-6)
     assert np.abs(mono).max() < 0.999
 
 
-def test_decode_channels_keeps_mono_as_one_row(shared_audio):
-    channels = decode_channels(shared_audio / "1272-128104-0004-8k.wav")
+def test_decode_channels_keeps_mono_as_one_row(speech):
+    channels = decode_channels(speech / "1272-128104-0004-8k.wav")
 
     assert channels.shape[0] == 1 and channels.dtype == np.float32
     assert duration(channels) == pytest.approx(29.4, rel=0.01)
 
 
-def test_decode_channels_keeps_left_and_right_apart(shared_audio, tmp_path):
-    speech = load_native(shared_audio / "jfk.flac", 44100, "mono", 3.0)[0]
+def test_decode_channels_keeps_left_and_right_apart(speech, tmp_path):
+    speech = load_native(speech / "jfk.flac", 44100, "mono", 3.0)[0]
     path = tmp_path / "call.wav"
     write_audio(path, np.stack([speech, np.zeros_like(speech)]), 44100, "pcm_s16le")
 
@@ -121,10 +120,10 @@ def test_decode_channels_keeps_left_and_right_apart(shared_audio, tmp_path):
 
 @pytest.mark.parametrize("suffix,codec", FORMATS)
 @pytest.mark.parametrize("rate,layout", [(44100, "stereo"), (8000, "mono")])
-def test_decodes_each_format_back_to_the_same_length(shared_audio, tmp_path, suffix, codec, rate, layout):
+def test_decodes_each_format_back_to_the_same_length(speech, tmp_path, suffix, codec, rate, layout):
     seconds = 5.0
     path = tmp_path / f"clip-{rate}.{suffix}"
-    write_audio(path, load_native(shared_audio / "jfk.flac", rate, layout, seconds), rate, codec)
+    write_audio(path, load_native(speech / "jfk.flac", rate, layout, seconds), rate, codec)
 
     audio = decode_audio(path)
 
@@ -136,8 +135,8 @@ def test_decodes_each_format_back_to_the_same_length(shared_audio, tmp_path, suf
     assert np.sqrt(np.mean(audio**2)) > 0.01
 
 
-def test_decodes_bytes_and_file_objects(shared_audio):
-    path = shared_audio / "1272-141231-0002.flac"
+def test_decodes_bytes_and_file_objects(speech):
+    path = speech / "1272-141231-0002.flac"
     from_path = decode_audio(path)
 
     with open(path, "rb") as handle:
@@ -150,8 +149,8 @@ def test_decodes_bytes_and_file_objects(shared_audio):
     assert decode_channels(path.read_bytes()).shape == (1, from_path.shape[0])
 
 
-def test_decodes_str_paths(shared_audio):
-    assert decode_audio(str(shared_audio / "jfk.flac")).shape == (11 * SAMPLE_RATE,)
+def test_decodes_str_paths(speech):
+    assert decode_audio(str(speech / "jfk.flac")).shape == (11 * SAMPLE_RATE,)
 
 
 def test_duration_counts_seconds_at_16k():
@@ -198,9 +197,9 @@ def test_file_that_is_not_audio(tmp_path, content):
     assert "not audio" in assert_one_line_naming(error, "notes.mp3")
 
 
-def test_truncated_file(shared_audio, tmp_path):
+def test_truncated_file(speech, tmp_path):
     path = tmp_path / "cut-off.flac"
-    path.write_bytes((shared_audio / "jfk.flac").read_bytes()[:64])
+    path.write_bytes((speech / "jfk.flac").read_bytes()[:64])
     with pytest.raises(InputError) as error:
         decode_audio(path)
     assert_one_line_naming(error, "cut-off.flac")

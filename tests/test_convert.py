@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import SPEECH
+
 from debrief import paths
 from debrief.convert import PACKAGED, find_source, import_model, official_name, read_model_bin, to_checkpoint
 from debrief.errors import ModelError
 
-SHARED_AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "audio"
 TINY_EN_DIMS = {"n_mels": 80, "n_audio_ctx": 1500, "n_audio_state": 384, "n_audio_head": 6, "n_audio_layer": 4,
                 "n_vocab": 51864, "n_text_ctx": 448, "n_text_state": 384, "n_text_head": 6, "n_text_layer": 4}
 
@@ -365,7 +366,7 @@ def test_int8_model_converts_and_says_the_same_words(tmp_path, tiny_variables, o
                     {"decoder/projection/weight": "decoder/embeddings/weight"})
     for extra in ("config.json", "tokenizer.json", "vocabulary.txt"):
         (folder / extra).symlink_to(packaged_model() / extra)
-    audio = decode_audio(SHARED_AUDIO / "jfk.flac")
+    audio = decode_audio(SPEECH / "jfk.flac")
 
     # CTranslate2 itself runs the int8 file this test wrote: the writer follows the real format.
     faster = Transcriber(str(folder), engine="faster", device="cpu", compute_type="float32", beam_size=1)

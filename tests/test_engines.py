@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import SPEECH
 from typer.testing import CliRunner
 
 from debrief import paths, transcription
@@ -32,7 +34,6 @@ from debrief.errors import ModelError
 from debrief.transcription import Transcriber, default_compute_type, local_models, resolve_model, select_device
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_AUDIO = REPO.parent / "shared" / "audio"
 SAMPLES = REPO / "samples"
 LABELS = json.loads((SAMPLES / "labels.json").read_text())
 CLIPS = ["jfk.flac", "1272-141231-0002.flac", "1272-128104-0004-8k.wav"]
@@ -90,7 +91,7 @@ def a_gpu(monkeypatch):
 @needs_openai
 @pytest.mark.parametrize("clip", CLIPS)
 def test_converted_model_says_the_same_words_as_faster_whisper(openai, faster_float32, clip):
-    audio = decode_audio(SHARED_AUDIO / clip)
+    audio = decode_audio(SPEECH / clip)
 
     transcript = openai.transcribe(audio)
 
@@ -124,7 +125,7 @@ def test_openai_engine_says_the_same_words_and_gives_the_same_fix(playbook, mode
 @needs_openai
 def test_openai_segment_times_are_on_the_recordings_clock(openai):
     """Voice activity detection cuts silence before Whisper; times are mapped back to the original audio."""
-    speech = decode_audio(SHARED_AUDIO / "jfk.flac")
+    speech = decode_audio(SPEECH / "jfk.flac")
     padded = np.concatenate([np.zeros(5 * 16000, dtype=np.float32), speech])
 
     plain, shifted = openai.transcribe(speech), openai.transcribe(padded)
@@ -428,7 +429,7 @@ def unusable_gpu(a_gpu, monkeypatch):
 def test_auto_with_a_gpu_it_cannot_use_transcribes_on_the_cpu_and_says_why(unusable_gpu, caplog):
     transcriber = Transcriber(engine="faster")
 
-    transcript = transcriber.transcribe(decode_audio(SHARED_AUDIO / "jfk.flac"))
+    transcript = transcriber.transcribe(decode_audio(SPEECH / "jfk.flac"))
 
     assert (transcriber.device, transcriber.compute_type) == ("cpu", "int8")
     assert "ask not what your country can do for you" in words(transcript.text)

@@ -1,6 +1,6 @@
 """Audio in, live: end of speech on real audio, the WAV written as it records, every way to stop.
 
-Speech is the real Silero model on real recordings (../shared/audio) and on Piper renders with
+Speech is the real Silero model on real recordings (tests/data/audio) and on Piper renders with
 pauses in them, fed through `replay`, the path the microphone's blocks take. The microphone
 itself is the real sounddevice module: on a machine with no input device it must say so in one line.
 """
@@ -12,7 +12,7 @@ import wave
 import numpy as np
 import pytest
 
-from conftest import SHARED_AUDIO
+from conftest import SPEECH
 from debrief.audio import SAMPLE_RATE, decode_audio
 from debrief.recording import (END_OF_INPUT, END_OF_SPEECH, ENTER, MAX_LENGTH, NO_SPEECH, DeviceError, EnterKey,
                                Limits, RecordingFile, SpeechDetector, StreamResampler, input_device, microphone,
@@ -33,7 +33,7 @@ def transcriber():
 
 @pytest.fixture(scope="module")
 def jfk():
-    return decode_audio(SHARED_AUDIO / "jfk.flac")
+    return decode_audio(SPEECH / "jfk.flac")
 
 
 def take_of(audio, folder, limits=Limits(), **kwargs):

@@ -15,12 +15,13 @@ import jiwer
 import numpy as np
 import pytest
 
+from conftest import SPEECH
+
 from debrief import paths
 from debrief.audio import decode_audio, duration
 from debrief.errors import ModelError
 from debrief.transcription import Segment, Transcriber, Transcript, resolve_model
 
-SHARED_AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "audio"
 CLIPS = ["jfk.flac", "1272-141231-0002.flac", "1272-128104-0004-8k.wav"]
 MAX_WER = 0.15
 
@@ -56,10 +57,8 @@ def model_copy(folder: Path, *, broken: bool = False) -> Path:
 
 
 @pytest.fixture(scope="module")
-def shared_audio() -> Path:
-    if not SHARED_AUDIO.is_dir():
-        pytest.skip(f"shared speech clips not found at {SHARED_AUDIO}")
-    return SHARED_AUDIO
+def speech() -> Path:
+    return SPEECH
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +79,8 @@ def offline(monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("clip", CLIPS)
-def test_word_error_rate_on_real_speech(shared_audio, transcriber, clip):
-    path = shared_audio / clip
+def test_word_error_rate_on_real_speech(speech, transcriber, clip):
+    path = speech / clip
     reference = path.with_suffix(".txt").read_text()
 
     transcript = transcriber.transcribe(decode_audio(path))
@@ -92,8 +91,8 @@ def test_word_error_rate_on_real_speech(shared_audio, transcriber, clip):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("clip", CLIPS)
-def test_segments_are_ordered_and_inside_the_clip(shared_audio, transcriber, clip):
-    audio = decode_audio(shared_audio / clip)
+def test_segments_are_ordered_and_inside_the_clip(speech, transcriber, clip):
+    audio = decode_audio(speech / clip)
 
     transcript = transcriber.transcribe(audio)
 
@@ -193,11 +192,11 @@ def test_transcriber_loads_lazily(tmp_path, offline):
 
 
 @pytest.mark.slow
-def test_transcriber_uses_the_cached_model(shared_audio, tmp_path, offline):
+def test_transcriber_uses_the_cached_model(speech, tmp_path, offline):
     cached = model_copy(paths.whisper_cache(tmp_path) / "tiny.en")
     transcriber = Transcriber(models=tmp_path, beam_size=1)
 
-    transcript = transcriber.transcribe(decode_audio(shared_audio / "jfk.flac"))
+    transcript = transcriber.transcribe(decode_audio(speech / "jfk.flac"))
 
     assert transcriber.source == "cache" and cached.is_dir()
     assert "ask not what your country can do for you" in normalise(transcript.text)
