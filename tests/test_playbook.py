@@ -136,8 +136,9 @@ def test_the_wheel_ships_the_playbook(tmp_path):
                    check=True, capture_output=True)
     wheel = next(tmp_path.glob("debrief-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    for name in ("playbook.toml", "patterns.jsonl", "negation.toml"):
+    for name in ("playbook.toml", "patterns.jsonl", "negation.toml", "examples.jsonl"):
         assert f"debrief/models/baseline/{name}" in names
+    assert "debrief/models/encoders/all-MiniLM-L6-v2/tokenizer.json" in names
     zipfile.ZipFile(wheel).extractall(tmp_path / "site")
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from debrief import paths; "
             "from debrief.playbook import load_playbook; "
@@ -154,3 +155,69 @@ def test_spacy_rejects_what_our_checks_let_through(copy, playbook):
     n = _append_pattern(copy, json.dumps({"label": "third.budget", "pattern": [{"LEMMA": 5}]}))
     with pytest.raises(PlaybookError, match=rf"patterns.jsonl:{n}: malformed pattern"):
         Classifier(load_playbook(copy))
+
+
+def test_a_playbook_without_a_role_the_walk_needs_is_refused(copy):
+    toml = copy / "playbook.toml"
+    toml.write_text(toml.read_text().replace('commitment = "home.commit"', ""))
+    with pytest.raises(PlaybookError, match=r"playbook.toml:\d+: \[roles\] lacks 'commitment'"):
+        load_playbook(copy)
+
+
+def test_a_role_naming_an_unknown_step_names_its_line(copy):
+    toml = copy / "playbook.toml"
+    text = toml.read_text().replace('presentation = "home.present"', 'presentation = "home.demo"')
+    toml.write_text(text)
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if row.startswith("presentation"))
+    with pytest.raises(PlaybookError, match=rf"playbook.toml:{line}: role 'presentation' names unknown step 'home.demo'"):
+        load_playbook(copy)
+
+
+def renamed(folder):
+    """The baseline playbook in `folder` with every step id and base id renamed (order kept)."""
+    steps = {step: f"{step}-x" for step in STEP_IDS}
+    bases = {base: f"{base}-x" for base in ("first", "second", "third", "home")}
+    toml = folder / "playbook.toml"
+    text = toml.read_text()
+    for old, new in {**steps, **bases}.items():
+        text = text.replace(f'"{old}"', f'"{new}"')
+    toml.write_text(text)
+    for name in ("patterns.jsonl", "examples.jsonl"):
+        rows = [json.loads(line) for line in (folder / name).read_text().splitlines() if line.strip()]
+        for row in rows:
+            row["label"] = steps.get(row["label"], row["label"])
+        (folder / name).write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return steps
+
+
+@pytest.mark.slow
+def test_renamed_step_ids_give_the_same_diagnosis_on_every_labelled_case(copy, playbook):
+    """The walk's rules follow the playbook's roles, not the default ids: the patterns alone on
+    every labelled case, and the learned reader (trained anew on the renamed examples) on the
+    cases the patterns were tuned on and the samples."""
+    import importlib.util
+
+    from debrief.classification import Classifier
+    from debrief.walk import diagnose
+
+    spec = importlib.util.spec_from_file_location("evaluate", REPO / "scripts" / "evaluate.py")
+    evaluate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(evaluate)
+    sets = evaluate.load_sets()
+    steps = renamed(copy)
+    team = load_playbook(copy)
+    assert team.roles.commitment == "home.commit-x" and team.roles.compelling == "second-x"
+
+    def fixes(book, classifier, cases):
+        out = []
+        for case in cases:
+            result = diagnose(book, classifier.classify(case["text"]))
+            out.append((result.fix.step.id if result.fix else None, result.outcome))
+        return out
+
+    every = [c for name in ("train", "dev", "samples") for c in sets[name]]
+    want = [(steps.get(fix, fix), outcome) for fix, outcome in fixes(playbook, Classifier(playbook, reader=None), every)]
+    assert fixes(team, Classifier(team, reader=None), every) == want
+    tuned = [c for c in sets["train"] if "steps" not in c] + sets["samples"]
+    want = [(steps.get(fix, fix), outcome) for fix, outcome in fixes(playbook, Classifier(playbook), tuned)]
+    assert fixes(team, Classifier(team), tuned) == want

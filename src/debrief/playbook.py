@@ -1,13 +1,15 @@
 """The sales process as data: load and validate a playbook folder.
 
 A playbook folder holds `playbook.toml` (bases, steps, advice, questions), `patterns.jsonl`
-(spaCy SpanRuler patterns whose label is a step id or an outcome) and, optionally,
-`negation.toml` (the cue words that turn "I asked about budget" into "I never asked about budget").
+(spaCy SpanRuler patterns whose label is a step id or an outcome), `examples.jsonl` (labelled
+sentences and turns that the learned reader is trained on) and, optionally, `negation.toml` (the
+cue words that turn "I asked about budget" into "I never asked about budget").
 Every problem is reported as one line naming the file, the line and what is wrong.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import tomllib
@@ -19,6 +21,8 @@ from debrief.errors import PlaybookError
 OUTCOMES = ("won", "advanced", "stalled", "lost", "no_meeting", "unknown")
 IMPLIED_BY = ("any-later", "later-base", "none")
 POLARITIES = ("done", "missed")
+OTHER = "other"  # an example that is about no step and no outcome
+EXAMPLES = "examples.jsonl"
 NEGATION_KEYS = ("pseudo_negations", "preceding_negations", "following_negations", "termination")
 # Token attributes a pattern may use. The pipeline is spacy.blank("en") with a lookup
 # lemmatizer, so there are no POS tags, dependencies or entities to match on.
@@ -58,6 +62,31 @@ class Pattern:
     line: int
 
 
+ROLE_STEPS = ("contact", "appointment", "presentation", "commitment")
+ROLE_BASES = ("compelling",)
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Which step (or base) plays each part that the walk's rules, prep and the reader rely on."""
+
+    contact: str
+    appointment: str
+    presentation: str
+    commitment: str
+    compelling: str  # a base id
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled sentence or turn: a step with its polarity, an outcome, or "other"."""
+
+    text: str
+    label: str
+    polarity: str | None
+    line: int
+
+
 @dataclass(frozen=True)
 class Playbook:
     name: str
@@ -67,6 +96,9 @@ class Playbook:
     patterns: tuple[Pattern, ...]
     negation: dict[str, list[str]] | None
     source: Path
+    roles: Roles | None = None
+    examples: tuple[Example, ...] = ()
+    examples_digest: str = ""  # sha256 of examples.jsonl: the learned reader is keyed by it
     _index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -92,9 +124,11 @@ def load_playbook(folder: str | Path) -> Playbook:
     bases = _parse_bases(toml_path, text, data)
     steps = _parse_steps(toml_path, text, data, [b.id for b in bases])
     outcomes = _parse_outcomes(toml_path, text, data)
+    roles = _parse_roles(toml_path, text, data, {s.id for s in steps}, {b.id for b in bases})
     labels = {s.id for s in steps} | set(OUTCOMES)
     patterns = _parse_patterns(folder / "patterns.jsonl", labels)
     negation = _parse_negation(folder / "negation.toml")
+    examples, digest = _parse_examples(folder / EXAMPLES, {s.id for s in steps})
     return Playbook(
         name=str(data.get("name", folder.name)),
         bases=bases,
@@ -103,6 +137,9 @@ def load_playbook(folder: str | Path) -> Playbook:
         patterns=patterns,
         negation=negation,
         source=folder,
+        roles=roles,
+        examples=examples,
+        examples_digest=digest,
     )
 
 
@@ -202,6 +239,23 @@ def _parse_outcomes(path: Path, text: str, data: dict) -> dict[str, str]:
     return {name: str(raw.get(name, name)) for name in OUTCOMES}
 
 
+def _parse_roles(path: Path, text: str, data: dict, step_ids: set[str], base_ids: set[str]) -> Roles:
+    raw = data.get("roles")
+    if not isinstance(raw, dict):
+        raise _fail(path, 1, "no [roles] table: the walk needs to know which step is "
+                             f"{', '.join(ROLE_STEPS)} and which base is {', '.join(ROLE_BASES)}")
+    for key in raw:
+        if key not in ROLE_STEPS + ROLE_BASES:
+            raise _fail(path, _line_of_key(text, key), f"unknown role {key!r} (known: {', '.join(ROLE_STEPS + ROLE_BASES)})")
+    for role in ROLE_STEPS + ROLE_BASES:
+        if role not in raw:
+            raise _fail(path, _line_of_key(text, "[roles]"), f"[roles] lacks {role!r}, which the walk's rules need")
+        known, what = (step_ids, "step") if role in ROLE_STEPS else (base_ids, "base")
+        if raw[role] not in known:
+            raise _fail(path, _line_of_key(text, role), f"role {role!r} names unknown {what} {raw[role]!r}")
+    return Roles(**{role: raw[role] for role in ROLE_STEPS + ROLE_BASES})
+
+
 def _line_of_key(text: str, key: str) -> int:
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip().startswith(f"{key} ") or line.strip().startswith(f"{key}="):
@@ -282,3 +336,42 @@ def _parse_negation(path: Path) -> dict[str, list[str]] | None:
             raise _fail(path, _line_of_key(text, key), f"{key} must be a list of phrases")
         terms[key] = value
     return terms
+
+
+def _parse_examples(path: Path, step_ids: set[str]) -> tuple[tuple[Example, ...], str]:
+    """The reader's labelled examples; none (the rules alone) when the file is absent."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return (), ""
+    except OSError as exc:
+        raise PlaybookError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise PlaybookError(f"{path}: not a UTF-8 text file") from None
+    outcomes = set(OUTCOMES) - {"unknown"}
+    examples = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise _fail(path, number, f"malformed JSON: {exc.msg}") from None
+        if not isinstance(entry, dict):
+            raise _fail(path, number, "each line must be a JSON object")
+        text, label, polarity = entry.get("text"), entry.get("label"), entry.get("polarity")
+        if not isinstance(text, str) or not text.strip():
+            raise _fail(path, number, "empty text")
+        if label in step_ids:
+            if polarity not in POLARITIES:
+                raise _fail(path, number, f"step {label!r} needs polarity 'done' or 'missed', not {polarity!r}")
+        elif label in outcomes or label == OTHER:
+            if polarity is not None:
+                raise _fail(path, number, f"{label!r} takes no polarity (only steps are done or missed)")
+        else:
+            raise _fail(path, number, f"unknown label {label!r}: not a step id, an outcome "
+                                      f"({', '.join(sorted(outcomes))}) or {OTHER!r}")
+        examples.append(Example(text.strip(), label, polarity, number))
+    return tuple(examples), hashlib.sha256(data).hexdigest()

@@ -15,9 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from debrief.playbook import Base, Playbook, Step
-from debrief.walk import COMMIT, DONE, MISSED, Findings, StepStatus, diagnose
+from debrief.walk import DONE, MISSED, Findings, StepStatus, diagnose
 
-COMPELLING = "second"  # the base that says why they would buy: no close before it is earned
 MAX_QUESTIONS = 3
 
 
@@ -77,15 +76,16 @@ def prepare(playbook: Playbook, findings: Sequence[Findings], sources: Sequence[
     known = tuple(Known(s.step, s.implied, _first(s)) for s in statuses if _earned(s))
     needed = tuple(Needed(s.step, s.status == MISSED, _first(s) if s.status == MISSED else None)
                    for s in statuses if next_base and s.step.base == next_base.id and not _earned(s))
-    compelling_known = next_base is None or _order(playbook, next_base.id) > _order(playbook, COMPELLING)
+    compelling = playbook.roles.compelling  # no close before this base is earned
+    compelling_known = next_base is None or _order(playbook, next_base.id) > _order(playbook, compelling)
     close = no_close = None
     if compelling_known:
-        close = playbook.step(COMMIT).questions[0]
+        close = playbook.step(playbook.roles.commitment).questions[0]
     else:
-        missing = "; ".join(n.step.name for n in needed if n.step.base == COMPELLING and n.step.required) \
-            or f"{playbook.base(COMPELLING).name.lower()} itself"
+        missing = "; ".join(n.step.name for n in needed if n.step.base == compelling and n.step.required) \
+            or f"{playbook.base(compelling).name.lower()} itself"
         no_close = ("No close yet: we don't know why they would buy. "
-                    f"{playbook.base(COMPELLING).name} is not earned ({missing}), and there is no close "
+                    f"{playbook.base(compelling).name} is not earned ({missing}), and there is no close "
                     "to practise until you know their compelling reasons.")
     outcome_evidence = diagnosis.outcome_evidence.text if diagnosis.outcome_evidence else None
     return Prep(tuple(sources), diagnosis.outcome, outcome_evidence, known, next_base, needed,

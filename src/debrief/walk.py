@@ -1,7 +1,7 @@
 """The backward walk: from where the call ended up, back to where the process got off track.
 
 Pure: steps and evidence in, a diagnosis out. No files, models or audio. The rules are those of
-`coaching-model.md`:
+the coaching model (`docs/coaching-model.md`):
 
 1. The endpoint is the furthest step with any evidence, plus the outcome. A stalled or lost call
    after a presentation means the commitment was not won (`home.commit` missed).
@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from debrief.playbook import Playbook, Step
 
 DONE, MISSED, SILENT = "done", "missed", "silent"
-COMMIT, PRESENT, APPOINTMENT = "home.commit", "home.present", "first.appointment"
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ class Diagnosis:
 def diagnose(playbook: Playbook, findings: Findings) -> Diagnosis:
     """Run the backward walk over `findings` and return the one step to fix (or none)."""
     statuses = _own_statuses(playbook, findings.evidence)
-    _apply_outcome(statuses, findings)
+    _apply_outcome(statuses, findings, playbook.roles)
     evidenced = [i for i, s in enumerate(statuses) if s.status != SILENT]
     if not evidenced:
         return Diagnosis(findings.outcome, findings.outcome_evidence, None, tuple(statuses), (), None,
@@ -108,8 +107,9 @@ def _own_statuses(playbook: Playbook, evidence: tuple[Evidence, ...]) -> list[St
     return statuses
 
 
-def _apply_outcome(statuses: list[StepStatus], findings: Findings) -> None:
-    """What the outcome says about the steps nobody mentioned (rule 1)."""
+def _apply_outcome(statuses: list[StepStatus], findings: Findings, roles) -> None:
+    """What the outcome says about the steps nobody mentioned (rule 1), by the playbook's roles."""
+    COMMIT, PRESENT, APPOINTMENT = roles.commitment, roles.presentation, roles.appointment  # noqa: N806
     by_id = {s.step.id: i for i, s in enumerate(statuses)}
     said = (findings.outcome_evidence,) if findings.outcome_evidence else ()
 
@@ -148,5 +148,5 @@ def _reason(outcome: str, fix: StepStatus | None) -> str:
     if fix is None:
         return "Won: nothing to fix." if outcome == "won" else "Nothing missing before where the call ended up."
     if fix.status == MISSED:
-        return f'Missed: "{fix.evidence[0].text}"'
+        return f'Missed: "{fix.evidence[0].text}"' if fix.evidence else f"Missed: the call ended {outcome}."
     return "Never came up, and nothing later shows it happened."
