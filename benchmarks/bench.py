@@ -3,13 +3,18 @@
 Prints, for each samples/*.wav: audio length, decode, transcription (and its real-time factor),
 classification and walk times (models warm, median of --repeat runs); then classification + walk
 for a two-minute debrief; then the wall time of `debrief analyze` as a fresh process, for a .txt
-(start-up to first output) and for a recording. Figures are for the machine named in the header.
+(start-up to first output, against importing spaCy and building a blank pipeline in the same run)
+and for a recording; then what the learned reader costs: peak memory of a fresh `analyze` with it
+and with the rules alone, and training the baseline playbook's reader from scratch (an empty
+cache). Figures are for the machine named in the header.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import tempfile
 import platform
 import statistics
 import subprocess
@@ -57,6 +62,14 @@ def wall(args: list[str], repeat: int) -> float:
     return timed(lambda: subprocess.run(debrief + args, capture_output=True, env=env, check=True), repeat)[0]
 
 
+def peak_memory(args: list[str], env: dict | None = None) -> float:
+    """Peak resident memory (MB) of `debrief ARGS` as a fresh process, by GNU time."""
+    out = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable, "-m", "debrief", *args],
+                         capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
+                         check=True)
+    return int(out.stderr.strip().splitlines()[-1]) / 1024
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -73,7 +86,7 @@ def main() -> int:
         decode, audio = timed(lambda: decode_audio(wav), args.repeat)
         seconds = duration(audio)
         transcribe, transcript = timed(lambda: analyzer.transcriber.transcribe(audio), args.repeat)
-        classify, findings = timed(lambda: analyzer.classifier.classify(transcript.text), args.repeat)
+        classify, findings = timed(lambda: analyzer.classifier.classify(transcript.text, transcript.segment_starts()), args.repeat)
         walk, _ = timed(lambda: diagnose(analyzer.playbook, findings), args.repeat)
         rtfs.append(transcribe / seconds)
         print(f"{wav.stem:<26}{seconds:>7.1f}{decode:>8.3f}{transcribe:>12.2f}{transcribe / seconds:>7.3f}"
@@ -88,10 +101,29 @@ def main() -> int:
     print(f"classification + walk, two-minute debrief ({len(long_text.split())} words): {both * 1000:.1f} ms\n")
 
     txt = REPO / "samples" / "stalled-after-demo.txt"
-    print(f"debrief analyze {txt.name} (fresh process, start-up to output): {wall(['analyze', str(txt)], args.repeat):.2f} s")
+    blank = timed(lambda: subprocess.run([sys.executable, "-c", "import spacy; spacy.blank('en')"], check=True),
+                  args.repeat)[0]
+    fresh = wall(["analyze", str(txt)], args.repeat)
+    print(f"debrief analyze {txt.name} (fresh process, start-up to output): {fresh:.2f} s; importing spaCy and "
+          f"a blank pipeline: {blank:.2f} s; ratio {fresh / blank:.2f}")
     wav = REPO / "samples" / "stalled-after-demo.wav"
     print(f"debrief analyze {wav.name} (fresh process, {duration(decode_audio(wav)):.0f} s of audio): "
           f"{wall(['analyze', str(wav)], args.repeat):.2f} s")
+
+    with tempfile.TemporaryDirectory() as scratch:
+        rules_alone = Path(scratch) / "rules-alone"
+        shutil.copytree(REPO / "models" / "baseline", rules_alone)
+        (rules_alone / "examples.jsonl").write_text("")
+        with_reader = peak_memory(["analyze", str(txt)])
+        without = peak_memory(["analyze", "--playbook", str(rules_alone), str(txt)])
+        print(f"peak memory of a fresh analyze on a .txt: {with_reader:.0f} MB with the reader, {without:.0f} MB "
+              f"with the rules alone: the reader adds {with_reader - without:.0f} MB")
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "debrief", "playbook", "train", "--force"], check=True,
+                       capture_output=True, env={**os.environ, "DEBRIEF_CACHE": str(Path(scratch) / "cache")})
+        examples = sum(1 for line in (REPO / "models" / "baseline" / "examples.jsonl").open() if line.strip())
+        print(f"training the baseline reader from scratch ({examples} examples, empty cache, fresh process): "
+              f"{time.perf_counter() - started:.1f} s")
     return 0
 
 

@@ -1,4 +1,9 @@
-"""The classifier with the real default patterns: one behaviour per test."""
+"""The pattern layer with the real default patterns, one behaviour per test.
+
+The patterns are the precise, explainable layer: the learned reader reads their matches as features,
+and a playbook with no examples reads with them alone. Here they run alone (`reader=None`); the
+reader and the two together are tested in test_reader.py and test_cases.py.
+"""
 
 import pytest
 
@@ -7,7 +12,7 @@ from debrief.classification import Classifier
 
 @pytest.fixture(scope="module")
 def classify(playbook):
-    return Classifier(playbook).classify
+    return Classifier(playbook, reader=None).classify
 
 
 def statuses(findings):

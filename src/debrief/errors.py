@@ -40,6 +40,12 @@ class OutputError(DebriefError):
     exit_code = 7
 
 
+class EncoderError(DebriefError):
+    """The sentence encoder's package is missing or its files cannot be read."""
+
+    exit_code = 8
+
+
 EXIT_CODES = {
     0: "success (including 'nothing to fix')",
     1: "unexpected internal error",
@@ -49,4 +55,5 @@ EXIT_CODES = {
     PlaybookError.exit_code: "the playbook or its patterns are missing or invalid",
     ModelError.exit_code: "a speech model could not be found or loaded",
     OutputError.exit_code: "the result could not be spoken or written",
+    EncoderError.exit_code: "the sentence encoder is not installed or its files cannot be read",
 }

@@ -7,6 +7,7 @@ from pathlib import Path
 
 MODELS_ENV = "DEBRIEF_MODELS"
 HOME_ENV = "DEBRIEF_HOME"
+CACHE_ENV = "DEBRIEF_CACHE"
 DEFAULT_PLAYBOOK = "baseline"
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -50,3 +51,13 @@ def data_dir() -> Path:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("debrief", appauthor=False))
+
+
+def cache_dir() -> Path:
+    """Where derived files live (the learned reader's heads and sentence vectors): $DEBRIEF_CACHE
+    or the user cache dir. Everything there can be deleted; it is rebuilt when needed."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("debrief", appauthor=False))

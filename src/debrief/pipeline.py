@@ -80,7 +80,7 @@ class Analyzer:
 
     def _walk(self, transcript: Transcript, source: str) -> Result:
         started = time.perf_counter()
-        findings = self.classifier.classify(transcript.text)
+        findings = self.classifier.classify(transcript.text, transcript.segment_starts())
         classified = time.perf_counter()
         diagnosis = diagnose(self.playbook, findings)
         walked = time.perf_counter()

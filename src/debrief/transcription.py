@@ -67,6 +67,20 @@ class Transcript:
     duration: float = 0.0
     model: str = ""
 
+    def segment_starts(self) -> tuple[int, ...]:
+        """Where each segment after the first begins in `text`: a sentence starts there, whatever
+        the punctuation (the classifier reads Whisper's segments as sentences)."""
+        starts, at = [], 0
+        for segment in self.segments:
+            piece = segment.text.strip()
+            found = self.text.find(piece, at) if piece else -1
+            if found < 0:
+                continue
+            if found > 0:
+                starts.append(found)
+            at = found + len(piece)
+        return tuple(starts)
+
     @classmethod
     def from_text(cls, text: str) -> Transcript:
         """A transcript for a typed debrief: one untimed segment (none if blank), duration 0."""
