@@ -111,12 +111,13 @@ def test_the_outcome_is_read_by_the_reader(inline):
     assert findings.outcome_evidence.text == "In the end she wants to mull it over and get back to me."
 
 
-def test_a_question_is_read_with_its_answer(inline):
+def test_a_question_is_read_with_its_answer(baseline):
     text = "REP: And what does that cost you?\nPROSPECT: About twenty grand a month, easy."
-    doc = inline.nlp(text)
+    doc = baseline.nlp(text)
     pair = [u for u in doc._.get(UNITS) if "\n" in u.text]
     assert len(pair) == 1 and pair[0].start == 0 and pair[0].end == len(text)
-    found = [e for e in inline.classify(text).evidence if e.label == "second.impact" and "\n" in e.text]
+    assert [u.text for u in doc._.get(UNITS) if u.answered] == ["REP: And what does that cost you?"]
+    found = [e for e in baseline.classify(text).evidence if e.label == "second.impact" and "\n" in e.text]
     assert [(e.polarity, e.start, e.end) for e in found] == [("done", 0, len(text))]
 
 
@@ -128,13 +129,29 @@ def test_a_run_on_without_full_stops_is_read_in_windows(inline):
     assert units[0].start == 0 and units[-1].end == len(text)
 
 
-def test_whisper_segments_start_sentences_without_punctuation(inline):
-    text = "we met at nine and it went fine their pickers keep shipping the wrong pallets and the client is livid"
+def test_whisper_segments_cut_a_run_on_without_punctuation(inline):
+    text = ("so we met at nine and it went fine we walked the floor for a while and then we sat down in his "
+            "office with a coffee their pickers keep shipping the wrong pallets and the client is livid")
     cut = text.index("their")
-    whole = inline.nlp(text)._.get(UNITS)
-    assert len(whole) == 1
+    assert all(u.start != cut for u in inline.nlp(text)._.get(UNITS))
+    doc = inline.nlp.make_doc(text)
+    from debrief.classification import _mark_breaks
+
+    _mark_breaks(doc, (cut,))
+    units = inline.nlp(doc)._.get(UNITS)
+    assert [(u.start, u.end) for u in units] == [(0, cut - 1), (cut, len(text))]
     findings = inline.classify(text, breaks=(cut,))
     assert [(e.label, e.start) for e in findings.evidence] == [("second.issues", cut)]
+
+
+def test_a_segment_start_inside_a_short_sentence_does_not_cut_it(inline):
+    text = "That breakdown is costing them about thirty grand a month."
+    cut = text.index("about")
+    doc = inline.nlp.make_doc(text)
+    from debrief.classification import _mark_breaks
+
+    _mark_breaks(doc, (cut,))
+    assert [u.text for u in inline.nlp(doc)._.get(UNITS)] == [text]
 
 
 # -- the baseline playbook's reader: the sentences the rules got wrong -----------------------------

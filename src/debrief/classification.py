@@ -2,8 +2,8 @@
 learned reader beside them.
 
 The pipeline is `spacy.blank("en")` with a sentencizer (plus a line break rule, so that each turn
-of a call transcript is its own sentence, and Whisper's segment boundaries, so that a transcript
-without punctuation still has sentences), the lookup lemmatizer from spacy-lookups-data, a
+of a call transcript is its own sentence; a sentence too long to read whole, as in speech without
+full stops, is cut where Whisper's segments start, then into windows), the lookup lemmatizer from spacy-lookups-data, a
 SpanRuler loaded from the playbook's `patterns.jsonl`, NegEx (negspacy) with the playbook's
 negation cues, and the `debrief_reader` component (`reader.py`), which scores every unit of the
 text: each sentence, each window of a long run-on, and each question with the turn that answers it.
@@ -81,6 +81,8 @@ class Unit:
     end: int
     text: str
     answered: bool = False  # a question whose answer follows: it is read as part of the pair
+    clause: bool = False    # a clause of a longer sentence (`match_clauses`)
+    pair: bool = False      # a question with the turn that answers it: the pair is the evidence
 
 
 class Classifier:
@@ -135,9 +137,10 @@ class Classifier:
         classes = self.reader.classes
         outcome_columns = [i for i, c in enumerate(classes) if c in OUTCOMES]
         steps, outcomes = [], []
-        length = max(len(doc.text), 1)
+        text = doc_text(doc)
+        length = max(len(text), 1)
         for unit, row in zip(doc._.get(UNITS), doc._.get(SCORES)):
-            speaker = _speaker(doc.text, unit.start)
+            speaker = _speaker(text, unit.start)
             if outcome_columns:
                 k = max(outcome_columns, key=lambda i: row[i])
                 if row[k] >= settings.outcome_threshold:
@@ -151,9 +154,15 @@ class Classifier:
                 continue
             if row[best] < (settings.missed_threshold if polarity == "missed" else settings.threshold):
                 continue
-            same = [e for e in ruled if e.label == name and e.polarity == polarity and _overlaps(e, [unit])]
-            steps.append(same[0] if same else Evidence(name, polarity, unit.text, unit.start, unit.end, speaker))
-        unique = tuple({(e.label, e.polarity, e.start): e for e in steps}.values())
+            same = [] if unit.pair else [
+                e for e in ruled if e.label == name and e.polarity == polarity and _overlaps(e, [unit])]
+            steps.append((unit, same[0] if same else Evidence(name, polarity, unit.text, unit.start, unit.end, speaker)))
+        # A clause read alone never contradicts its whole sentence on the same step ("what they cost
+        # them" without the ", about 10,000 a month" that follows is no miss).
+        whole = [(u, e) for u, e in steps if not u.clause]
+        kept = [e for u, e in steps if not u.clause or not any(
+            w.start <= u.start and u.end <= w.end and f.label == e.label and f.polarity != e.polarity for w, f in whole)]
+        unique = tuple({(e.label, e.polarity, e.start): e for e in kept}.values())
         said = max(outcomes, key=lambda o: o[0])[1] if outcomes else None
         return unique, said
 
@@ -208,15 +217,20 @@ def reading_units(doc) -> list[Unit]:
         if last - first <= UNIT_TOKENS:
             sentences.append((first, last))
             continue
-        for at in range(first, last, UNIT_STRIDE):
-            sentences.append((at, min(at + UNIT_TOKENS, last)))
-            if at + UNIT_TOKENS >= last:
-                break
+        cuts = sorted(i for i in doc.user_data.get("debrief_breaks", ()) if first < i < last)
+        for a, b in zip([first] + cuts, cuts + [last]):
+            if b - a <= UNIT_TOKENS:
+                sentences.append((a, b))
+                continue
+            for at in range(a, b, UNIT_STRIDE):
+                sentences.append((at, min(at + UNIT_TOKENS, b)))
+                if at + UNIT_TOKENS >= b:
+                    break
     units = [_unit(doc, a, b) for a, b in sentences]
     pairs = []
     for i, ((a, b), (c, d)) in enumerate(zip(sentences, sentences[1:])):
         if c >= b and doc[b - 1].text == "?" and d - a <= 2 * UNIT_TOKENS:
-            pairs.append(_unit(doc, a, d))
+            pairs.append(dataclasses.replace(_unit(doc, a, d), pair=True))
             units[i] = dataclasses.replace(units[i], answered=True)
     return [u for u in units + pairs if u.text]
 
@@ -248,7 +262,7 @@ def match_clauses(nlp, doc, units: list[Unit]) -> list[Unit]:
     for start, end, text in pieces:
         if (start, end) not in known:
             known.add((start, end))
-            clauses.append(Unit(start, end, text))
+            clauses.append(Unit(start, end, text, clause=True))
     return clauses
 
 
@@ -258,11 +272,15 @@ def _unit(doc, first: int, last: int) -> Unit:
 
 
 def _mark_breaks(doc, breaks: tuple[int, ...]) -> None:
-    """Start a sentence at each offset in `breaks` (the sentencizer keeps what is already set)."""
+    """Keep the tokens where Whisper's segments start: a sentence too long to read whole (speech
+    with no full stops) is cut there first. Elsewhere the punctuation decides, since Whisper also
+    starts segments in the middle of a sentence ("costing them | about $12,000 a month")."""
+    starts = set()
     for offset in breaks:
         token = doc.char_span(offset, offset + 1, alignment_mode="expand")
         if token is not None and token.start > 0:
-            doc[token.start].is_sent_start = True
+            starts.add(token.start)
+    doc.user_data["debrief_breaks"] = starts
 
 
 def build_pipeline(playbook: Playbook):
@@ -400,7 +418,15 @@ def _evidence(doc, span, label: str, polarity: str) -> Evidence:
     clause = doc[left:right]
     text = clause.text.strip(" \n\t,;:")
     start = clause.start_char + clause.text.find(text)
-    return Evidence(label, polarity, text, start, start + len(text), _speaker(doc.text, start))
+    return Evidence(label, polarity, text, start, start + len(text), _speaker(doc_text(doc), start))
+
+
+def doc_text(doc) -> str:
+    """`doc.text`, joined once per doc (spaCy joins the tokens again on every access)."""
+    text = doc.user_data.get("debrief_text")
+    if text is None:
+        text = doc.user_data["debrief_text"] = doc.text
+    return text
 
 
 def _sentence_of(doc, i: int) -> tuple[int, int]:

