@@ -28,7 +28,7 @@ import json
 import sys
 import time
 from dataclasses import fields
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from debrief.paths import cache_dir
-from debrief.playbook import OTHER, Example, Playbook
+from debrief.playbook import Example, Playbook
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,6 @@ CONTRACTIONS = (("n't", " not"), ("can't", "can not"), ("won't", "will not"), ("
 def label_of(example: Example) -> str:
     """The class of an example: "step:polarity" for a step, else the outcome or "other"."""
     return f"{example.label}:{example.polarity}" if example.polarity else example.label
-
-
-def split_label(label: str) -> tuple[str, str | None]:
-    """"second.impact:missed" -> ("second.impact", "missed"); "won" -> ("won", None)."""
-    name, _, polarity = label.partition(":")
-    return name, polarity or None
 
 
 def encoder_text(text: str) -> str:
