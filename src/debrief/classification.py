@@ -105,8 +105,8 @@ class Classifier:
     def classify(self, text: str, breaks: tuple[int, ...] = ()) -> Findings:
         """Evidence per step (done or missed) and the outcome, from one transcript.
 
-        `breaks` are character offsets where a new sentence starts whatever the punctuation says:
-        the starts of Whisper's segments.
+        `breaks` are the character offsets where Whisper's segments start: a sentence too long to
+        read whole (speech with no full stops) is cut there first.
         """
         doc = self.nlp.make_doc(text)
         _mark_breaks(doc, breaks)
@@ -168,9 +168,11 @@ class Classifier:
 
 
 def rule_matches(nlp, doc) -> list[tuple[str, str, object]]:
-    """(label, polarity, span) for every pattern match that counts, negation applied."""
+    """(label, polarity, span) for every pattern match that counts, negation applied (once per doc)."""
+    if "debrief_matches" in doc.user_data:
+        return doc.user_data["debrief_matches"]
     cues = _negation_cues(nlp, doc)
-    found = []
+    found = doc.user_data["debrief_matches"] = []
     for span in _most_specific(doc.spans[SPANS_KEY]):
         negated = span._.get(NEGATED) and _cue_near(span, cues)
         label = span.label_
