@@ -259,9 +259,9 @@ def _write_vectors(path: Path, vectors: dict[str, np.ndarray]) -> None:
 
 def _save(path: Path, **arrays) -> None:
     """Write an .npz whole or not at all: a cache that cannot be written is only a slower start."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         with open(partial, "wb") as out:
             np.savez(out, **arrays)
         os.replace(partial, path)
@@ -270,5 +270,5 @@ def _save(path: Path, **arrays) -> None:
                     path, exc.strerror or exc)
         try:
             partial.unlink(missing_ok=True)
-        except (OSError, UnboundLocalError):
+        except OSError:
             pass
