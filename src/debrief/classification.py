@@ -55,6 +55,8 @@ NEGATION_WORDS = {"no", "not", "never", "n't", "nothing", "without"}
 NEGATION_WINDOW = 8  # tokens between a negation cue and the match it negates
 CLAUSE_MARKS = {",", ";", ":", "--", "—"}
 MIN_CLAUSE_TOKENS = 5
+CONJUNCTIONS = {"but", "and", "so", "plus"}
+MIN_CONJOINED = 3  # words on each side of a conjunction for it to join two statements
 WINDOW_TOKENS = 16
 READER = "debrief_reader"
 UNITS, SCORES = "debrief_units", "debrief_scores"  # Doc extensions the reader component fills
@@ -71,6 +73,7 @@ class Settings:
     margin: float = 0.05            # the best label over the runner-up
     outcome_threshold: float = 0.15
     outcome_position: float = 1.0   # an outcome said at the very end weighs (1 + this) times one said first
+    clause_threshold: float = 0.5   # a clause read on its own beside its sentence: it adds to what the sentence says
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,8 @@ class Classifier:
             if name == OTHER or name in OUTCOMES or row[best] - row[runner_up] < settings.margin:
                 continue
             if row[best] < (settings.missed_threshold if polarity == "missed" else settings.threshold):
+                continue
+            if unit.clause and row[best] < settings.clause_threshold:
                 continue
             same = [] if unit.pair else [
                 e for e in ruled if e.label == name and e.polarity == polarity and _overlaps(e, [unit])]
@@ -254,7 +259,7 @@ def match_clauses(nlp, doc, units: list[Unit]) -> list[Unit]:
     clauses = []
     pieces = [(e.start, e.end, e.text) for e in pattern_evidence(nlp, doc) if e.label not in OUTCOMES]
     for sent in doc.sents:
-        cuts = [t.i for t in sent[1:-1] if t.lower_ == "but" and doc[t.i - 1].text == ","]
+        cuts = _conjunction_cuts(doc, sent.start, sent.end)
         for a, b in zip([sent.start] + cuts, cuts + [sent.end]):
             span = doc[a:b]
             text = span.text.strip(" \n\t,;:")
@@ -266,6 +271,23 @@ def match_clauses(nlp, doc, units: list[Unit]) -> list[Unit]:
             known.add((start, end))
             clauses.append(Unit(start, end, text, clause=True))
     return clauses
+
+
+def _conjunction_cuts(doc, start: int, end: int) -> list[int]:
+    """Where a sentence joins two statements: at "but", "and", "so" or "plus" (and at a semicolon)
+    with at least `MIN_CONJOINED` words on each side ("missed deliveries cost them 15,000 a
+    month | and the owner decides")."""
+    words = [t.i for t in doc[start:end] if not t.is_punct and not t.is_space]
+    cuts, last = [], start
+    for t in doc[start + 1:end - 1]:
+        if t.lower_ not in CONJUNCTIONS and t.text != ";":
+            continue
+        before = sum(1 for i in words if last <= i < t.i)
+        after = sum(1 for i in words if i > t.i)
+        if before >= MIN_CONJOINED and after >= MIN_CONJOINED:
+            cuts.append(t.i)
+            last = t.i
+    return cuts
 
 
 def _unit(doc, first: int, last: int) -> Unit:
