@@ -124,6 +124,7 @@ class Classifier:
         else:
             found, said = self._learned_evidence(doc, [e for e in ruled if e.label not in OUTCOMES])
         outcome = said.label if said else "unknown"
+        found = _next_meeting_misses(self.playbook, found)
         if _prospecting_without_appointment(self.playbook, outcome, found):
             outcome = "no_meeting"
         return Findings(found, outcome, said)
@@ -473,6 +474,26 @@ def _speaker(text: str, offset: int) -> str | None:
     line_start = text.rfind("\n", 0, offset) + 1
     match = SPEAKER.match(text, line_start)
     return match.group(1).upper() if match else None
+
+
+def _next_meeting_misses(playbook: Playbook, evidence: tuple[Evidence, ...]) -> tuple[Evidence, ...]:
+    """"Nothing on the calendar" in a meeting that got past the compelling-reasons base is no
+    missed appointment (the meeting happened) but no dated next step: a missed commitment. The
+    steps and the base are the playbook's roles."""
+    roles = playbook.roles
+    if not _past_compelling(playbook, evidence):
+        return evidence
+    moved = tuple(dataclasses.replace(e, label=roles.commitment)
+                  if e.label == roles.appointment and e.polarity == "missed" else e for e in evidence)
+    return tuple({(e.label, e.polarity, e.start): e for e in moved}.values())
+
+
+def _past_compelling(playbook: Playbook, evidence) -> bool:
+    """Whether any step past the compelling-reasons base was done."""
+    order = [b.id for b in playbook.bases]
+    later = set(order[order.index(playbook.roles.compelling) + 1:])
+    base_of = {s.id: s.base for s in playbook.steps}
+    return any(base_of.get(e.label) in later for e in evidence if e.polarity == "done")
 
 
 def _prospecting_without_appointment(playbook: Playbook, outcome: str, evidence: tuple[Evidence, ...]) -> bool:

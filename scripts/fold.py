@@ -1,0 +1,41 @@
+"""Fold a scored held-out round into the reader's examples: `python scripts/fold.py FILE...`.
+
+Only after a round's first run is kept in `benchmarks/` may its mistakes teach the reader. Each
+labelled step quote of each case (`steps`: `[step, polarity, quote]`) becomes one line of
+`models/baseline/examples.jsonl`, unless that text is already there or holds a phrase of
+`tests/data/traps.jsonl` (the traps test the reader on words it was never shown). Prints how many
+lines were added; retrain with `make train` afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "models" / "baseline" / "examples.jsonl"
+TRAPS = REPO / "tests" / "data" / "traps.jsonl"
+
+
+def main(files: list[str]) -> None:
+    known = {json.loads(line)["text"] for line in EXAMPLES.read_text().splitlines() if line.strip()}
+    phrases = [json.loads(line)["phrase"] for line in TRAPS.read_text().splitlines() if line.strip()]
+    added = []
+    for file in files:
+        for line in Path(file).read_text().splitlines():
+            if not line.strip():
+                continue
+            for step, polarity, quote in json.loads(line).get("steps", []):
+                plain = quote.lower().replace("\u2019", "'")
+                if quote in known or any(p in plain for p in phrases):
+                    continue
+                known.add(quote)
+                added.append({"text": quote, "label": step, "polarity": polarity})
+    with EXAMPLES.open("a") as out:
+        out.writelines(json.dumps(e) + "\n" for e in added)
+    print(f"{len(added)} examples added to {EXAMPLES.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
