@@ -118,9 +118,11 @@ def test_text_output_names_the_walk_and_the_one_fix():
     assert result.returncode == 0, result.stderr
     out = " ".join(result.stdout.split())
     assert "Where it ended up: stalled" in out
-    assert "The one step to fix: second base - quantified what the problem costs them" in out
+    assert "The one step to fix: what the problem costs them (second base) [second.impact]" in out
     assert "What is that costing you, in money or in time?" in out
-    assert out.index("home.commit") < out.index("home.present") < out.index("second.impact")
+    # The walk names the steps in words, from where it ended up back to the fix; ids only as a tag.
+    assert out.index("asking for the decision") < out.index("the presentation") < out.index("what the problem costs them")
+    assert out.count("home.commit") == 0
 
 
 def test_json_contract():
@@ -187,3 +189,55 @@ def test_speak_without_a_sound_device_says_so():
     assert result.returncode in (0, 7)
     if result.returncode == 7:  # no PortAudio or no output device here (CI): one clear line
         assert "cannot play audio" in result.stderr.strip().splitlines()[-1]
+
+
+# --- rules 6 and 7, and every debrief kept (issue 12) -----------------------------------------------
+
+QUIET = "They went quiet after the demo. I never asked about their budget."
+
+
+def test_a_silent_fix_is_unconfirmed_and_names_then():
+    result = run("analyze", "-", "--json", "--no-save", stdin=QUIET)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["status"] == "fix"
+    assert data["fix"]["status"] == "silent" and data["fix"]["confirmed"] is False
+    assert data["fix"]["check"].endswith("?")
+    assert data["then"]["step"] == "third.budget" and data["then"]["status"] == "missed"
+    assert [e["text"] for e in data["then"]["evidence"]] == ["I never asked about their budget."]
+    said = " ".join(run("analyze", "-", "--no-save", stdin=QUIET).stdout.split())
+    assert "You didn't say whether" in said
+    assert 'the one to fix is the money: you said "I never asked about their budget."' in said
+
+
+def test_an_admitted_miss_is_a_confirmed_fix():
+    data = json.loads(run("analyze", STALLED, "--json", "--no-save").stdout)
+    assert data["status"] == "fix" and data["fix"]["status"] == "missed"
+    assert data["fix"]["confirmed"] is True and data["then"] is None
+
+
+def test_hello_is_not_enough_to_coach():
+    result = run("analyze", "-", "--json", "--no-save", stdin="hello")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert (data["status"], data["fix"], data["outcome"]) == ("not_enough", None, "unknown")
+    text = run("analyze", "-", "--no-save", stdin="hello").stdout
+    assert "not enough to coach" in text and "Nothing to fix" not in text
+
+
+def test_analyze_keeps_every_result_in_the_history(tmp_path):
+    home = {"DEBRIEF_HOME": str(tmp_path / "kept")}
+    for _ in range(2):  # the same file twice is one entry
+        saved = run("analyze", STALLED, "--rep", "dana", "--deal", "Acme", "--date", "2026-11-30", env=home)
+        assert saved.returncode == 0, saved.stderr
+    assert run("analyze", "-", "--no-save", stdin=QUIET, env=home).returncode == 0
+    [entry] = [json.loads(line) for line in run("history", "--json", env=home).stdout.splitlines()]
+    assert (entry["rep"], entry["deal"], entry["date"], entry["file"]) == ("dana", "Acme", "2026-11-30", STALLED.name)
+    assert entry["fix"] == "second.impact" and entry["words"] == len(STALLED.read_text().split())
+    line = run("history", env=home).stdout.strip()
+    assert line.startswith("2026-11-30  dana  Acme  stalled-after-demo.txt  ")
+    assert line.endswith("stalled; fix: what the problem costs them")
+
+
+def test_a_date_that_is_no_date_is_refused():
+    assert_one_line_error(run("analyze", STALLED, "--date", "30/11/2026"), 2, "--date", "YYYY-MM-DD")

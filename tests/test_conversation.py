@@ -84,7 +84,7 @@ def test_the_walk_stops_after_max_turns(analyzer):
 def test_the_fix_is_said_with_its_base_step_and_question(analyzer):
     diagnosis = analyzer.analyze_text("\n".join([ENDED, DEMO, ISSUES])).diagnosis
     said = fix_speech(diagnosis)
-    assert said.startswith("The one step to fix is on second base: quantified what the problem costs them.")
+    assert said.startswith("The one step to fix is on second base: what the problem costs them.")
     assert said.endswith("Next time, ask: What is that costing you, in money or in time?")
     won = analyzer.analyze_text("They signed the contract today.").diagnosis
     assert fix_speech(won) == "You won it. Nothing to fix. Move on."

@@ -186,8 +186,10 @@ def test_history_lists_and_filters(history):
     everything = runner.invoke(app, ["history"])
     assert everything.exit_code == 0
     lines = everything.stdout.splitlines()
-    assert len(lines) == 3 and lines[0].startswith("2026-11-02T10:00:00+00:00  sam  Acme")
-    assert "stalled, fix second.impact" in lines[0]
+    # One date format, the file's name, its length in words (a transcript), the fix in plain words.
+    assert len(lines) == 3 and lines[0].startswith("2026-11-02  sam  Acme  Acme-2026-11-02T10:00:00+00:00.wav  ")
+    assert f"  {len(STALLED.split())} words  " in lines[0]
+    assert lines[0].endswith("stalled; fix: what the problem costs them") and "second.impact" not in everything.stdout
     kims = [json.loads(line) for line in runner.invoke(app, ["history", "--rep", "kim", "--json"]).stdout.splitlines()]
     assert [(e["rep"], e["deal"], e["status"]) for e in kims] == [("kim", "Acme", "done")]
     since = runner.invoke(app, ["history", "--since", "2026-11-10", "--json"]).stdout.splitlines()

@@ -84,6 +84,44 @@ CASES = [
 ]
 
 
+# Rules 6 and 7: (name, findings, status, fix, confirmed, then)
+ASKED = [
+    # rule 6: a silent fix is unconfirmed, and `then` names the earliest later step admitted missed
+    ("silent fix, a later miss", findings("stalled", third_budget="missed", home_present="done"),
+     "fix", "second.issues", False, "third.budget"),
+    ("silent fix, nothing later missed", findings("unknown", second_issues="done", third_decision="done",
+                                                  home_present="done"),
+     "fix", "second.impact", False, None),
+    ("silent fix, then skips silent steps", findings("unknown", second_issues="done", third_decision="missed"),
+     "fix", "second.impact", False, "third.decision"),
+    ("silent fix, a commit missed by the outcome", findings("lost", second_issues="done", second_impact="done",
+                                                             third_decision="done", home_present="done"),
+     "fix", "third.budget", False, "home.commit"),
+    ("a missed fix is confirmed", findings("lost", second_issues="missed", third_budget="missed",
+                                           home_present="done"),
+     "fix", "second.issues", True, None),
+    ("won: nothing to fix", findings("won", second_impact="missed"), "nothing_to_fix", None, None, None),
+    ("advanced clean: nothing to fix", findings("advanced", first_appointment="done", second_rapport="done"),
+     "nothing_to_fix", None, None, None),
+    # rule 7: no evidence and no outcome is not enough to coach; nor is an outcome alone that is no win
+    ("nothing said", findings(), "not_enough", None, None, None),
+    ("an outcome alone", findings("lost"), "not_enough", None, None, None),
+    ("won alone is a win", findings("won"), "nothing_to_fix", None, None, None),
+    ("no meeting alone is a fix", findings("no_meeting"), "fix", "first.appointment", True, None),
+]
+
+
+@pytest.mark.parametrize("name,given,status,fix,confirmed,then", ASKED, ids=[c[0] for c in ASKED])
+def test_ask_before_blaming_and_not_enough(playbook, name, given, status, fix, confirmed, then):
+    result = diagnose(playbook, given)
+    assert result.status == status
+    assert (result.fix.step.id if result.fix else None) == fix
+    assert result.confirmed is confirmed
+    assert (result.then.step.id if result.then else None) == then
+    if then is not None:
+        assert result.then.status == "missed" and result.then.evidence
+
+
 @pytest.mark.parametrize("name,given,endpoint,fix", CASES, ids=[c[0] for c in CASES])
 def test_walk_table(playbook, name, given, endpoint, fix):
     result = diagnose(playbook, given)

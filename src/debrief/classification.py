@@ -163,11 +163,12 @@ class Classifier:
             same = [] if unit.pair else [
                 e for e in ruled if e.label == name and e.polarity == polarity and _overlaps(e, [unit])]
             steps.append((unit, same[0] if same else Evidence(name, polarity, unit.text, unit.start, unit.end, speaker)))
-        # A clause read alone never contradicts its whole sentence on the same step ("what they cost
-        # them" without the ", about 10,000 a month" that follows is no miss).
+        # A clause read alone adds what its whole sentence does not show: it never repeats the
+        # sentence's step, nor contradicts it ("what they cost them" without the ", about 10,000 a
+        # month" that follows is no miss).
         whole = [(u, e) for u, e in steps if not u.clause]
         kept = [e for u, e in steps if not u.clause or not any(
-            w.start <= u.start and u.end <= w.end and f.label == e.label and f.polarity != e.polarity for w, f in whole)]
+            w.start <= u.start and u.end <= w.end and f.label == e.label for w, f in whole)]
         unique = tuple({(e.label, e.polarity, e.start): e for e in kept}.values())
         said = max(outcomes, key=lambda o: o[0])[1] if outcomes else None
         return unique, said

@@ -85,6 +85,12 @@ def analyze(
         "--device", help="Where Whisper runs: auto takes a CUDA GPU (float16) when there is one.")] = Device.auto,
     rep_channel: Annotated[Channel, typer.Option(
         "--rep-channel", help="In a stereo call recording, the channel that is the rep.")] = Channel.left,
+    rep: Annotated[Optional[str], typer.Option("--rep", help="The rep, for the history.", show_default=False)] = None,
+    deal: Annotated[Optional[str], typer.Option("--deal", help="The deal, for the history.", show_default=False)] = None,
+    date: Annotated[Optional[str], typer.Option(
+        "--date", help="When the call was (YYYY-MM-DD), for the history.", show_default=False)] = None,
+    save: Annotated[bool, typer.Option(
+        "--save/--no-save", help="Keep each result in the history (history, prep --deal and report read it).")] = True,
     playbook: PlaybookOpt = None,
     models: ModelsOpt = None,
 ) -> None:
@@ -94,8 +100,10 @@ def analyze(
     from debrief import output, paths
     from debrief.calls import analyze_recording
     from debrief.pipeline import Analyzer
+    from debrief.store import keep_result, parse_date
 
     with cli_errors():
+        recorded_at = parse_date(date, "--date") if date else None
         analyzer = Analyzer(paths.playbook_dir(playbook, models), model=model, models=models, beam_size=beam_size,
                             engine=engine.value if engine else None, device=device.value)
     # A pipe or a file gets long lines rather than quotes wrapped at 80 columns.
@@ -110,6 +118,8 @@ def analyze(
                 output.render(result, console)
             if speak or speak_to:
                 _say(output.spoken(result.diagnosis), speak_to, index if len(inputs) > 1 else None)
+            if save:  # after the output: a history that cannot be written loses no result
+                keep_result(source, output.to_dict(result), rep=rep, deal=deal, recorded_at=recorded_at)
         except Exception as exc:  # noqa: BLE001 - one bad input must not stop the others
             if os.environ.get("DEBRIEF_DEBUG") and not isinstance(exc, DebriefError):
                 raise

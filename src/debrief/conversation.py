@@ -143,12 +143,12 @@ def plain(text: str) -> str:
 
 
 def fix_speech(diagnosis: Diagnosis) -> str:
-    """What is said at the end: the step to fix (its base and name), the advice and the question."""
+    """What is said at the end: the step to fix (its base and, in plain words, the step), the advice
+    and the question; an unconfirmed fix is said as one (`output.spoken`)."""
     fix = diagnosis.fix
-    if fix is None:
+    if fix is None or not diagnosis.confirmed:
         return output.spoken(diagnosis)
-    base = "home" if fix.step.base == "home" else f"{fix.step.base} base"
-    return f"The one step to fix is on {base}: {fix.step.name}. {output.spoken(diagnosis)}"
+    return f"The one step to fix is on {output.base_name(fix.step.base)}: {fix.step.plain}. {output.spoken(diagnosis)}"
 
 
 # --------------------------------------------------------------------------- voice out

@@ -10,6 +10,12 @@ class DebriefError(Exception):
     exit_code = 1
 
 
+class UsageError(DebriefError):
+    """A bad option value that the option parser could not catch (a date that is no date)."""
+
+    exit_code = 2
+
+
 class InputError(DebriefError):
     """A missing, unreadable, empty or undecodable input file."""
 

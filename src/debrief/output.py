@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from debrief.pipeline import Result
-from debrief.walk import MISSED, SILENT, Diagnosis, Evidence, StepStatus
+from debrief.walk import MISSED, NOT_ENOUGH, SILENT, Diagnosis, Evidence, StepStatus
 
 STATUS_STYLE = {"done": "green", "missed": "bold red", "silent": "yellow"}
 
@@ -26,15 +26,25 @@ def to_dict(result: Result) -> dict:
         "outcome": diagnosis.outcome,
         "outcome_evidence": _evidence(diagnosis.outcome_evidence),
         "endpoint": diagnosis.endpoint,
+        "status": diagnosis.status,
         "fix": None if fix is None else {
             "step": fix.step.id,
             "base": fix.step.base,
             "name": fix.step.name,
+            "topic": fix.step.plain,
             "status": fix.status,
+            "confirmed": diagnosis.confirmed,
+            "check": fix.step.check,
             "advice": fix.step.advice,
             "question": fix.step.questions[0],
             "questions": list(fix.step.questions),
             "evidence": [_evidence(e) for e in fix.evidence],
+        },
+        "then": None if diagnosis.then is None else {
+            "step": diagnosis.then.step.id,
+            "topic": diagnosis.then.step.plain,
+            "status": diagnosis.then.status,
+            "evidence": [_evidence(e) for e in diagnosis.then.evidence],
         },
         "reason": diagnosis.reason,
         "walk": [{"step": s.step.id, "status": s.status, "implied": s.implied,
@@ -61,15 +71,37 @@ def _evidence(evidence: Evidence | None) -> dict | None:
 
 
 def spoken(diagnosis: Diagnosis) -> str:
-    """One short sentence to say aloud: the fix and the question to lead with next time."""
+    """What to say aloud: the fix and the question to lead with next time, in plain words.
+
+    A fix on a step nobody mentioned is said as one (rule 6): what was not said, and, when a later
+    step was admitted missed, that this is the one to fix if the first did happen."""
     fix = diagnosis.fix
     if fix is None:
-        if diagnosis.endpoint is None:
-            return "I couldn't tell where the call got to. Tell me what happened, starting from where you ended up."
+        if diagnosis.status == NOT_ENOUGH:
+            return ("That's not enough to coach. Tell me where the call ended up, then what happened "
+                    "before that: who you met, what their problem is, who decides.")
         if diagnosis.outcome == "won":
             return "You won it. Nothing to fix. Move on."
         return "Nothing to fix before where the call ended up. Move on."
-    return f"{fix.step.advice} Next time, ask: {fix.step.questions[0]}"
+    advice = f"{fix.step.advice} Next time, ask: {fix.step.questions[0]}"
+    if diagnosis.confirmed:
+        return advice
+    return f"{unconfirmed(diagnosis)} If you didn't, start there: {advice}"
+
+
+def unconfirmed(diagnosis: Diagnosis) -> str:
+    """Rule 6 in words: what the rep did not say, and the fix if that step did happen."""
+    fix, then = diagnosis.fix, diagnosis.then
+    said = f"You didn't say whether {fix.step.whether}."
+    if then is None:
+        return said
+    quote = f': you said "{then.evidence[0].text}"' if then.evidence else "."
+    return f"{said} If you did, the one to fix is {then.step.plain}{quote}"
+
+
+def base_name(base: str) -> str:
+    """A base as people say it: "second base", "home"."""
+    return "home" if base == "home" else f"{base} base"
 
 
 def render(result: Result, console: Console) -> None:
@@ -90,12 +122,15 @@ def render(result: Result, console: Console) -> None:
     if fix is None:
         console.print(Text(spoken(diagnosis), style="bold green"))
     else:
-        base = "home" if fix.step.base == "home" else f"{fix.step.base} base"
-        title = Text("The one step to fix: ", style="bold")
-        title.append(f"{base} - {fix.step.name}", style="bold red")
+        title = Text("The one step to fix: " if diagnosis.confirmed else "The one step to fix, unconfirmed: ",
+                     style="bold")
+        title.append(f"{fix.step.plain} ({base_name(fix.step.base)})", style="bold red")
         title.append(f"  [{fix.step.id}]", style="dim")
         console.print(title)
-        console.print(Text(f"  Why: {diagnosis.reason}"))
+        if diagnosis.confirmed:
+            console.print(Text(f"  Why: {diagnosis.reason}"))
+        else:
+            console.print(Text(f"  {unconfirmed(diagnosis)}"))
         console.print(Text(f"  Next time: {fix.step.advice}"))
         console.print(Text(f'  Lead with: "{fix.step.questions[0]}"', style="bold"))
     console.print()
@@ -113,7 +148,7 @@ def _walk_table(diagnosis: Diagnosis) -> Table:
             continue
         label = status.status + (" (implied)" if status.implied else "")
         marker = " <- fix" if status is diagnosis.fix else ""
-        table.add_row(status.step.id, Text(label + marker, style=STATUS_STYLE[status.status]),
+        table.add_row(status.step.plain, Text(label + marker, style=STATUS_STYLE[status.status]),
                       _shown(status))
     return table
 

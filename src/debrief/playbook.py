@@ -50,6 +50,14 @@ class Step:
     implied_by: str
     advice: str
     questions: tuple[str, ...]
+    topic: str = ""    # the step in plain words, to read or hear: "who decides"
+    whether: str = ""  # "you found out who decides": said as "You didn't say whether ..."
+    check: str = ""    # the yes-or-no question that asks a rep whether it happened
+
+    @property
+    def plain(self) -> str:
+        """What a person reads or hears for this step: its topic, or else its name."""
+        return self.topic or self.name
 
 
 @dataclass(frozen=True)
@@ -215,8 +223,16 @@ def _parse_steps(path: Path, text: str, data: dict, base_ids: list[str]) -> tupl
         advice = entry.get("advice")
         if not isinstance(advice, str) or not advice.strip():
             raise _fail(path, line, f"step {step_id!r}: advice is missing")
-        steps.append(Step(step_id, base, str(entry.get("name", step_id)), required, implied_by,
-                          advice.strip(), tuple(questions)))
+        words = {}
+        for key in ("topic", "whether", "check"):
+            value = entry.get(key, "")
+            if not isinstance(value, str):
+                raise _fail(path, line, f"step {step_id!r}: {key} must be a string")
+            words[key] = value.strip()
+        name = str(entry.get("name", step_id))
+        words["whether"] = words["whether"] or f"this happened: {name}"
+        words["check"] = words["check"] or f"Did this happen: {name}?"
+        steps.append(Step(step_id, base, name, required, implied_by, advice.strip(), tuple(questions), **words))
     _check_base_order(path, text, steps, base_ids)
     return tuple(steps)
 

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from debrief import paths
-from debrief.errors import OutputError
+from debrief.errors import OutputError, UsageError
 
 DB_NAME = "debrief.db"
 
@@ -82,6 +82,7 @@ class Entry:
     fix: str | None
     error: str | None
     result: dict | None
+    added_at: str | None = None
 
 
 def file_hash(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -95,6 +96,33 @@ def file_hash(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def bytes_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def parse_date(value: str, option: str = "date") -> str:
+    """A YYYY-MM-DD date as the store keeps it; a UsageError naming `option` if it is none."""
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date().isoformat()
+    except ValueError:
+        raise UsageError(f"{option}: '{value}' is not a date (use YYYY-MM-DD)") from None
+
+
+def keep_result(source: str, result: dict, *, rep: str | None = None, deal: str | None = None,
+                recorded_at: str | None = None, store: Store | None = None) -> str:
+    """Save one analyzed input to the history, keyed by its content: the file's bytes, or the
+    transcript read from standard input. Analyzing the same input again updates the same entry.
+    Returns the key."""
+    path = Path(source)
+    digest = file_hash(path) if source != "-" and path.is_file() else bytes_hash(result["transcript"].encode())
+    own = store is None
+    store = store or Store()
+    try:
+        store.add_recording(digest, source if source == "-" else str(path.resolve()), rep=rep, deal=deal,
+                            recorded_at=recorded_at, duration=result.get("duration") or None)
+        store.save_result(digest, result)
+    finally:
+        if own:
+            store.close()
+    return digest
 
 
 def now() -> str:
@@ -202,11 +230,11 @@ class Store:
 
 
 _SELECT = """SELECT r.hash, r.path, r.rep, r.deal, r.recorded_at, r.duration, s.status, s.outcome,
-                    s.endpoint, s.fix, s.error, s.result
+                    s.endpoint, s.fix, s.error, s.result, r.added_at
              FROM recordings r LEFT JOIN results s ON s.hash = r.hash"""
 
 
 def _entry(row: sqlite3.Row) -> Entry:
     result = json.loads(row["result"]) if row["result"] else None
     return Entry(row["hash"], row["path"], row["rep"], row["deal"], row["recorded_at"], row["duration"],
-                 row["status"], row["outcome"], row["endpoint"], row["fix"], row["error"], result)
+                 row["status"], row["outcome"], row["endpoint"], row["fix"], row["error"], result, row["added_at"])

@@ -12,6 +12,12 @@ the coaching model (`docs/coaching-model.md`):
    endpoint, has nothing to fix.
 5. Done out of order is a symptom, not a fix (the classifier reports "demo before issues" as
    `second.issues` missed, so rule 3 finds it).
+6. Ask before blaming a silent step: a fix on a step nobody mentioned is unconfirmed
+   (`confirmed` False), and `then` is the earliest later step, at or before the endpoint, that was
+   admitted missed (or None). The voice companion asks about an unconfirmed fix before it gives it.
+7. Not enough to coach: a transcript with no evidence for any step and no outcome has neither a fix
+   nor nothing to fix (`status` "not_enough"). An outcome alone that is not a win ("they went with
+   someone else") does not place the call on the diamond either, so it is not enough as well.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from dataclasses import dataclass, field
 from debrief.playbook import Playbook, Step
 
 DONE, MISSED, SILENT = "done", "missed", "silent"
+FIX, NOTHING_TO_FIX, NOT_ENOUGH = "fix", "nothing_to_fix", "not_enough"  # a diagnosis's status
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,19 @@ class Diagnosis:
     walk: tuple[StepStatus, ...]
     fix: StepStatus | None
     reason: str
+    then: StepStatus | None = None  # rule 6: the earliest later step admitted missed, for a silent fix
+
+    @property
+    def status(self) -> str:
+        """`fix`, `nothing_to_fix` or `not_enough` (rule 7)."""
+        if self.fix is not None:
+            return FIX
+        return NOTHING_TO_FIX if self.endpoint is not None else NOT_ENOUGH
+
+    @property
+    def confirmed(self) -> bool | None:
+        """Rule 6: whether the fix was admitted missed (True) or only never mentioned (False)."""
+        return None if self.fix is None else self.fix.status == MISSED
 
 
 def diagnose(playbook: Playbook, findings: Findings) -> Diagnosis:
@@ -80,7 +100,7 @@ def diagnose(playbook: Playbook, findings: Findings) -> Diagnosis:
     evidenced = [i for i, s in enumerate(statuses) if s.status != SILENT]
     if not evidenced:
         return Diagnosis(findings.outcome, findings.outcome_evidence, None, tuple(statuses), (), None,
-                         "Nothing said places the call on the diamond: say what happened on the call.")
+                         "Not enough to coach: nothing said places the call on the diamond.")
     end = evidenced[-1]
     statuses = _with_implied(statuses, evidenced)
     fix_at = None if findings.outcome == "won" else next(
@@ -88,8 +108,11 @@ def diagnose(playbook: Playbook, findings: Findings) -> Diagnosis:
     stop = fix_at if fix_at is not None else 0
     walk = tuple(statuses[i] for i in range(end, stop - 1, -1))
     fix = statuses[fix_at] if fix_at is not None else None
+    then = None
+    if fix is not None and fix.status == SILENT:
+        then = next((statuses[i] for i in range(fix_at + 1, end + 1) if statuses[i].status == MISSED), None)
     return Diagnosis(findings.outcome, findings.outcome_evidence, statuses[end].step.id,
-                     tuple(statuses), walk, fix, _reason(findings.outcome, fix))
+                     tuple(statuses), walk, fix, _reason(findings.outcome, fix), then)
 
 
 def _own_statuses(playbook: Playbook, evidence: tuple[Evidence, ...]) -> list[StepStatus]:

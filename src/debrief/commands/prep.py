@@ -121,14 +121,38 @@ def history(
         with Store() as store:
             entries = store.history(rep=rep, deal=deal, since=since)
     for e in entries:
+        shown = _history_row(e)
         if as_json:
-            typer.echo(json.dumps({"hash": e.hash, "path": e.path, "rep": e.rep, "deal": e.deal,
-                                   "recorded_at": e.recorded_at, "duration": e.duration, "status": e.status,
-                                   "outcome": e.outcome, "fix": e.fix, "error": e.error}, ensure_ascii=False))
+            typer.echo(json.dumps({"hash": e.hash, "path": e.path, "file": shown["file"], "rep": e.rep,
+                                   "deal": e.deal, "date": shown["date"], "recorded_at": e.recorded_at,
+                                   "duration": e.duration, "words": shown["words"], "status": e.status,
+                                   "diagnosis": shown["diagnosis"], "outcome": e.outcome, "fix": e.fix,
+                                   "error": e.error}, ensure_ascii=False))
             continue
-        result = (f"error: {e.error}" if e.status == "error" else
-                  f"{e.outcome}, fix {e.fix or 'nothing'}" if e.status == "done" else "not analyzed")
-        length = f"{e.duration:.0f} s" if e.duration else "?"
-        typer.echo(f"{e.recorded_at or '?'}  {e.rep or '-'}  {e.deal or '-'}  {length}  {result}  {e.path}")
+        typer.echo("  ".join((shown["date"], e.rep or "-", e.deal or "-", shown["file"], shown["length"],
+                              shown["said"])))
     if not entries and not as_json:
         typer.echo("No saved debriefs" + (" match." if rep or deal or since else " yet: `debrief listen` saves them."))
+
+
+def _history_row(e) -> dict:
+    """What `history` shows of one entry: one date format (YYYY-MM-DD), the file's name, its length
+    (minutes of audio, or words of a transcript) and the result in plain words."""
+    result = e.result or {}
+    words = len(result["transcript"].split()) if result.get("transcript") else None
+    length = f"{e.duration / 60:.1f} min" if e.duration else f"{words} word{'s' * (words != 1)}" if words is not None else "?"
+    diagnosis = result.get("status") or ("fix" if e.fix else "nothing_to_fix" if e.status == "done" else None)
+    fix = result.get("fix") or {}
+    if e.status == "error":
+        said = f"error: {e.error}"
+    elif e.status != "done":
+        said = "not analyzed"
+    elif diagnosis == "not_enough":
+        said = "not enough to coach"
+    elif fix:
+        said = f"{(e.outcome or 'unknown').replace('_', ' ')}; fix: {fix.get('topic') or fix['step']}" + (
+            "" if fix.get("confirmed", True) else " (unconfirmed)")
+    else:
+        said = f"{(e.outcome or 'unknown').replace('_', ' ')}; nothing to fix"
+    return {"date": (e.recorded_at or e.added_at or "?")[:10], "file": Path(e.path).name if e.path != "-" else "-",
+            "words": words, "length": length, "diagnosis": diagnosis, "said": said}

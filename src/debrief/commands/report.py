@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -40,14 +39,11 @@ def report(
     from debrief import paths
     from debrief import report as reporting
     from debrief.playbook import load_playbook
-    from debrief.store import Store
+    from debrief.store import Store, parse_date
 
-    if since is not None:
-        try:
-            date.fromisoformat(since)
-        except ValueError:
-            fail(f"--since: '{since}' is not a date (use YYYY-MM-DD)", 2)
     with cli_errors():
+        if since is not None:
+            parse_date(since, "--since")
         book = load_playbook(paths.playbook_dir(playbook, models))
         with Store() as store:
             entries = store.history(rep=rep, since=since)
