@@ -124,6 +124,40 @@ def test_a_guided_conversation_with_a_reask_is_saved_with_its_result(analyzer, t
     assert json.dumps(conversation.to_dict(done.result, done.turns))
 
 
+QUIET = "They went quiet after the demo. I never asked about their budget."
+
+
+@pytest.mark.slow
+def test_a_step_nobody_mentioned_is_asked_about_before_it_is_blamed(analyzer, tmp_path):
+    # The rep names a miss (the money); the walk's first candidate is a step nobody mentioned (their
+    # problem). Asked, the rep says yes: the walk goes on to the next one (what it costs them), and
+    # a no makes that the fix, confirmed.
+    answers = [answer(QUIET), answer("Yes, their trucks keep breaking down."), answer("No, I never got to that.")]
+    done = companion(analyzer, tmp_path / "said").run(replayed(answers, pace=False), deal="Acme")
+    issues, impact = (analyzer.playbook.step(s).check for s in ("second.issues", "second.impact"))
+    assert [t.prompt for t in done.turns] == [conversation.TELL_ME, issues, impact]
+    assert [t.move for t in done.turns[1:]] == ["check second.issues: done", "check second.impact: missed"]
+    diagnosis = done.result.diagnosis
+    assert (diagnosis.fix.step.id, diagnosis.confirmed) == ("second.impact", True)
+    assert sorted(p.name for p in (tmp_path / "said").iterdir()) == [
+        "01-prompt.wav", "02-check.wav", "03-check.wav", "04-fix.wav"]
+    with Store() as store:
+        [entry] = store.history(deal="Acme")
+    assert [c["prompt"] for c in entry.result["conversation"]] == [conversation.TELL_ME, issues, impact]
+    assert entry.result["fix"]["confirmed"] is True
+
+
+@pytest.mark.slow
+def test_i_dont_know_leaves_the_fix_unconfirmed(analyzer, tmp_path):
+    answers = [answer(QUIET), answer("I don't remember, honestly.")]
+    done = companion(analyzer, tmp_path / "said").run(replayed(answers, pace=False))
+    assert [t.move for t in done.turns[1:]] == ["check second.issues: no answer"]
+    diagnosis = done.result.diagnosis
+    assert (diagnosis.fix.step.id, diagnosis.confirmed, diagnosis.then.step.id) == (
+        "second.issues", False, "third.budget")
+    assert fix_speech(diagnosis).startswith("You didn't say whether you found out what their problem is.")
+
+
 @pytest.mark.slow
 def test_the_analysis_of_the_saved_recording_agrees(analyzer, tmp_path):
     done = companion(analyzer, tmp_path / "said").run(replayed([answer(ENDED, 0.6, DEMO, 0.6, ISSUES)], pace=False))

@@ -121,6 +121,21 @@ def test_a_replayed_debrief_is_kept_listed_and_prepared_from(tmp_path):
     assert "second.impact" in [n["step"] for n in prep["need_to_know"]]
 
 
+@pytest.mark.slow
+def test_replayed_answers_answer_the_question_about_a_step_nobody_mentioned(tmp_path):
+    debriefed = write(tmp_path / "debrief.wav", answer("They went quiet after the demo. I never asked about their budget."))
+    unsure = write(tmp_path / "unsure.wav", answer("I don't know."))
+    result = run("listen", "--input", debriefed, "--input", unsure, "--no-pace", "--speak-to", tmp_path / "said",
+                 "--json")
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert [c["next"] for c in found["conversation"]][1:] == ["check second.issues: no answer"]
+    assert found["conversation"][1]["prompt"] == "Did you find out what their problem is, in their words?"
+    assert (found["status"], found["fix"]["step"], found["fix"]["confirmed"]) == ("fix", "second.issues", False)
+    assert found["then"]["step"] == "third.budget"
+    assert sorted(p.name for p in (tmp_path / "said").iterdir()) == ["01-prompt.wav", "02-check.wav", "03-fix.wav"]
+
+
 def test_text_output_shows_the_conversation_and_where_it_is_saved(answers):
     result = run("listen", "--input", answers[0], "--no-pace", "--no-speak")
     assert result.returncode == 0, result.stderr
@@ -205,7 +220,12 @@ def test_no_microphone_is_one_clear_line_before_anything_is_said(tmp_path):
     missing = "no input device found" if _portaudio() else "PortAudio is not installed"
     one_line_error(run("listen", "--speak-to", tmp_path / "said"), 3, f"microphone: {missing}", "--input FILE")
     seven = "no input device 7" if _portaudio() else "PortAudio is not installed"
-    one_line_error(run("listen", "--guided", "--device", "7", "--no-speak"), 3, seven)
+    one_line_error(run("listen", "--guided", "--microphone", "7", "--no-speak"), 3, seven)
+    # The old spelling, --device for the microphone, still works, with a one-line notice first.
+    old = run("listen", "--guided", "--device", "7", "--no-speak")
+    notice, error = old.stderr.strip().splitlines()
+    assert notice.startswith("debrief: notice: --device 7 means the microphone here; it is now --microphone 7")
+    assert old.returncode == 3 and error.startswith("debrief: error: ") and seven in error
     assert not (tmp_path / "said").exists() or not any((tmp_path / "said").iterdir())
     assert not recordings().exists()
 
@@ -229,6 +249,5 @@ def test_devices_lists_what_there_is():
 
 
 def test_usage_and_input_errors(tmp_path):
-    one_line_error(run("listen", "--input", SAMPLE, "--input", SAMPLE), 2, "--guided")
     one_line_error(run("listen", "--input", tmp_path / "missing.wav", "--no-speak"), 3, "missing.wav", "no such file")
     assert "hands free" in run("listen", "--help").stdout

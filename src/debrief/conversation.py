@@ -5,8 +5,9 @@ debrief (one prompt, one answer), or the guided one, the seed's coaching call: "
 up?", then "What happened before that?", and again, until the walk reaches a step that was done
 properly, the rep says that's it, or has nothing to say after one re-ask. What happens after each
 answer is `next_move`, a pure function of the answer and the diagnosis so far; the walk itself
-stays in walk.py. Everything said is saved as one recording in the data folder, as it is said,
-and its result goes to the history.
+stays in walk.py. Before the fix is said, a fix on a step nobody mentioned is asked about (rule 6,
+`asking.py`): the playbook's yes-or-no question, up to three times. Everything said is saved as
+one recording in the data folder, as it is said, and its result goes to the history.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from debrief import output, speech
+from debrief import asking, output, speech
 from debrief.audio import SAMPLE_RATE
 from debrief.errors import NoSpeechError, OutputError
 from debrief.pipeline import Analyzer, Result
@@ -29,7 +30,7 @@ from debrief.recording import (INTERRUPTED, EnterKey, Limits, RecordingFile, Spe
                                microphone, record, replay)
 from debrief.store import Store, file_hash, now
 from debrief.transcription import Segment, Transcript
-from debrief.walk import DONE, SILENT, Diagnosis, StepStatus, diagnose
+from debrief.walk import DONE, SILENT, Diagnosis, Evidence, StepStatus, diagnose
 
 log = logging.getLogger(__name__)
 
@@ -300,9 +301,10 @@ class Companion:
         try:
             with recording:
                 answers, segments, stopped_at = self._converse(takes, recording, turns, guided)
+                checks, stopped_at = self._check(takes, recording, turns, answers, segments, stopped_at)
             waited = time.perf_counter() - stopped_at
             source = str(recording.path)
-            result = self._result(answers, segments, recording.seconds, source)
+            result = self._result(answers, segments, recording.seconds, source, checks)
             result.timings["after_speech"] = time.perf_counter() - stopped_at  # what the rep waits
         except BaseException as exc:
             try:
@@ -358,6 +360,42 @@ class Companion:
                 reasked = False
         return answers, segments, stopped_at
 
+    def _check(self, takes: Takes, recording: RecordingFile, turns: list[Turn], answers: list[str],
+               segments: list[Segment], stopped_at: float) -> tuple[tuple[Evidence, ...], float]:
+        """Ask before blaming (rule 6): while the fix is a step nobody mentioned, ask the playbook's
+        question about it, at most `asking.MAX_CHECKS` times. Done: the walk goes on to the next
+        candidate; missed: that is the fix; no answer: the fix is given as unconfirmed."""
+        checks: list[Evidence] = []
+        classifier, playbook = self.analyzer.classifier, self.analyzer.playbook
+        for _ in range(asking.MAX_CHECKS):
+            text = "\n".join(answers)
+            if not text.strip():
+                break
+            diagnosis = diagnose(playbook, asking.with_checks(classifier.classify(text), tuple(checks)))
+            if diagnosis.fix is None or diagnosis.confirmed:
+                break
+            blocks = takes()
+            if blocks is None:
+                break
+            step = diagnosis.fix.step
+            self._say(step.check, "check")
+            take, said = self._hear(blocks, recording)
+            stopped_at = take.stopped_at
+            segments += said
+            answer = " ".join(s.text for s in said).strip()
+            self.echo("you", answer or f"(nothing heard: {take.reason})")
+            verdict = asking.read_check(answer, step.id, classifier.classify(answer)) if answer else None
+            turns.append(Turn(step.check, answer, round(take.seconds, 2), take.reason,
+                              f"check {step.id}: {verdict or 'no answer'}"))
+            if answer:
+                start = len(text) + 1
+                answers.append(answer)
+                if verdict is not None:
+                    checks.append(Evidence(step.id, verdict, answer, start, start + len(answer)))
+            if verdict != DONE or take.reason == INTERRUPTED:
+                break
+        return tuple(checks), stopped_at
+
     def _hear(self, blocks: Iterator[np.ndarray], recording: RecordingFile) -> tuple[Take, list[Segment]]:
         """Record one answer and transcribe it, piece by piece as the rep talks."""
         pieces = _Pieces(self.analyzer)
@@ -369,14 +407,15 @@ class Companion:
             self._transcribe_seconds += pieces.seconds
         return take, said
 
-    def _result(self, answers: list[str], segments: list[Segment], seconds: float, source: str) -> Result:
+    def _result(self, answers: list[str], segments: list[Segment], seconds: float, source: str,
+                checks: tuple[Evidence, ...] = ()) -> Result:
         # Each answer on its own line: the classifier reads a new line as a new sentence.
         text = "\n".join(answers)
         if not text.strip():
             raise NoSpeechError(f"{source}: no speech heard in {seconds:.1f} s; the recording is kept")
         transcript = Transcript(text, segments, "en", seconds, self.analyzer.transcriber.model_name)
         started = time.perf_counter()
-        findings = self.analyzer.classifier.classify(text)
+        findings = asking.with_checks(self.analyzer.classifier.classify(text), checks)
         classified = time.perf_counter()
         diagnosis = diagnose(self.analyzer.playbook, findings)
         return Result(source, transcript, diagnosis, {

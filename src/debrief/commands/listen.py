@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from debrief.cliutil import ModelsOpt, PlaybookOpt, cli_errors, fail
+from debrief.cliutil import ModelsOpt, PlaybookOpt, cli_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -23,7 +23,8 @@ def listen(
                          "'What happened before that?' until the walk finds where it got off track.")] = False,
     inputs: Annotated[Optional[list[str]], typer.Option(
         "--input", "-i", help="Replay this recording instead of the microphone; repeat it for one file "
-                              "per answer with --guided.", show_default=False)] = None,
+                              "per answer (the next ones answer --guided's questions and the "
+                              "questions about a step you did not mention).", show_default=False)] = None,
     pace: Annotated[bool, typer.Option(
         "--pace/--no-pace", help="Replay at real-time pace, or as fast as possible.")] = True,
     speak: Annotated[bool, typer.Option(
@@ -33,9 +34,11 @@ def listen(
                            "instead of the speaker.", file_okay=False, show_default=False)] = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print only the result, as the JSON object of `analyze --json`.")] = False,
-    device: Annotated[Optional[str], typer.Option(
-        "--device", help="Microphone: an index or part of a name (see `debrief devices`).",
+    microphone: Annotated[Optional[str], typer.Option(
+        "--microphone", help="Microphone: an index or part of a name (see `debrief devices`).",
         show_default="the system's")] = None,
+    device: Annotated[Optional[str], typer.Option(
+        "--device", help="Where Whisper runs: auto, cpu or cuda (as in `analyze`).", show_default="auto")] = None,
     output_device: Annotated[Optional[str], typer.Option(
         "--output-device", help="Speaker: an index or part of a name.", show_default="the system's")] = None,
     rep: Annotated[Optional[str], typer.Option("--rep", help="Who is debriefing; saved with it.")] = None,
@@ -67,17 +70,23 @@ def listen(
     from debrief.pipeline import Analyzer
     from debrief.recording import EnterKey, Limits, input_device, parse_device
 
-    if inputs and len(inputs) > 1 and not guided:
-        fail("--input: give one recording, or use --guided for one per answer", 2)
+    from debrief.transcription import DEVICES
+
+    if device is not None and device not in DEVICES:
+        # The old spelling: `--device` named the microphone before it meant CPU or GPU everywhere.
+        typer.echo(f"debrief: notice: --device {device} means the microphone here; it is now "
+                   f"--microphone {device} (--device is auto, cpu or cuda)", err=True)
+        microphone, device = microphone or device, None
     echo = None if as_json else _echo
     with cli_errors():
-        microphone = parse_device(device)
+        microphone = parse_device(microphone)
         # Everything a user can get wrong is checked before the models load and before the prompt.
         audios = [decode_audio(path) for path in inputs or ()]
         if not audios:
             input_device(microphone)
         voice = conversation.Voice(to_dir=speak_to, speak=speak, device=parse_device(output_device))
-        analyzer = Analyzer(paths.playbook_dir(playbook, models), model=model, models=models, beam_size=beam_size)
+        analyzer = Analyzer(paths.playbook_dir(playbook, models), model=model, models=models, beam_size=beam_size,
+                            device=device or "auto")
         companion = conversation.Companion(
             analyzer, voice, Limits(silence, max_length, wait), enter=EnterKey(), max_turns=max_turns, echo=echo)
         companion.warm_up()

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from debrief.cliutil import ModelsOpt, PlaybookOpt, cli_errors, fail
+from debrief.cliutil import ModelsOpt, PlaybookOpt, cli_errors
 
 
 def register(app: typer.Typer) -> None:
