@@ -99,7 +99,7 @@ def test_no_close_before_second_base_and_it_says_why(playbook, classifier):
 def test_once_second_base_is_earned_the_close_is_the_commit_question(playbook, classifier):
     prep = prep_of(playbook, classifier, PAIN)
     assert prep.close == question_of(playbook, "home.commit") and prep.no_close is None
-    assert "What we know: uncovered their issues, in their words; quantified what the problem costs them." \
+    assert "What we know: what their problem is; what the problem costs them." \
         in spoken(prep)
 
 
@@ -207,6 +207,20 @@ def test_prep_reads_an_unknown_in_the_notes_as_something_we_need_to_know(playboo
     prep = prep_of(playbook, reader, notes)
     assert "third.decision" not in [k.step.id for k in prep.known]
     assert ("third.decision", True) in [(n.step.id, n.missed) for n in prep.needed]
+
+
+def test_what_the_notes_say_is_unknown_is_needed_even_past_the_next_base(playbook, reader):
+    notes = f"{MEETING} I don't know who else would need to approve it."
+    prep = prep_of(playbook, reader, notes)
+    assert prep.next_base.id == "second"
+    [decision] = [n for n in prep.needed if n.step.id == "third.decision"]
+    assert decision.missed and decision.beyond and decision.evidence == "I don't know who else would need to approve it."
+    assert prep.needed[0] is decision  # said unknown first, then the next base's steps
+    assert [n.step.base for n in prep.needed[1:]] == ["second"] * (len(prep.needed) - 1)
+    assert question_of(playbook, "third.decision") in prep.questions
+    shown = runner.invoke(app, ["prep", "--text", notes])
+    assert "who decides (missed: \"I don't know who else would need to approve it.\", third base, past this base)" \
+        in " ".join(shown.stdout.split())
 
 
 def test_prep_does_not_call_the_money_confirmed_when_someone_else_holds_it(playbook, reader):

@@ -26,6 +26,7 @@ from debrief import asking, output, speech
 from debrief.audio import SAMPLE_RATE
 from debrief.errors import NoSpeechError, OutputError
 from debrief.pipeline import Analyzer, Result
+from debrief.playbook import base_name
 from debrief.recording import (INTERRUPTED, EnterKey, Limits, RecordingFile, SpeechDetector, Take,
                                microphone, record, replay)
 from debrief.store import Store, file_hash, now
@@ -149,7 +150,7 @@ def fix_speech(diagnosis: Diagnosis) -> str:
     fix = diagnosis.fix
     if fix is None or not diagnosis.confirmed:
         return output.spoken(diagnosis)
-    return f"The one step to fix is on {output.base_name(fix.step.base)}: {fix.step.plain}. {output.spoken(diagnosis)}"
+    return f"The one step to fix is on {base_name(fix.step.base)}: {fix.step.plain}. {output.spoken(diagnosis)}"
 
 
 # --------------------------------------------------------------------------- voice out

@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from debrief.pipeline import Result
+from debrief.playbook import base_name
 from debrief.walk import MISSED, NOT_ENOUGH, SILENT, Diagnosis, Evidence, StepStatus
 
 STATUS_STYLE = {"done": "green", "missed": "bold red", "silent": "yellow"}
@@ -97,11 +98,6 @@ def unconfirmed(diagnosis: Diagnosis) -> str:
         return said
     quote = f': you said "{then.evidence[0].text}"' if then.evidence else "."
     return f"{said} If you did, the one to fix is {then.step.plain}{quote}"
-
-
-def base_name(base: str) -> str:
-    """A base as people say it: "second base", "home"."""
-    return "home" if base == "home" else f"{base} base"
 
 
 def render(result: Result, console: Console) -> None:

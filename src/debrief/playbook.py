@@ -60,6 +60,11 @@ class Step:
         return self.topic or self.name
 
 
+def base_name(base: str) -> str:
+    """A base as people say it: "second base", "home"."""
+    return "home" if base == "home" else f"{base} base"
+
+
 @dataclass(frozen=True)
 class Pattern:
     """One SpanRuler pattern. `polarity` says whether a match shows the step done or missed."""

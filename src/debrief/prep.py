@@ -31,11 +31,13 @@ class Known:
 
 @dataclass(frozen=True)
 class Needed:
-    """A step still to earn on the next base: missed last time, or not known yet."""
+    """A step still to earn: on the next base (missed last time, or not known yet), or on any
+    other base when the notes say it is unknown or was missed (`beyond`: not the next base)."""
 
     step: Step
     missed: bool
     evidence: str | None
+    beyond: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,15 +76,22 @@ def prepare(playbook: Playbook, findings: Sequence[Findings], sources: Sequence[
     unearned = [b for b in playbook.bases if not _base_earned(b, statuses)]
     next_base = unearned[0] if unearned else None
     known = tuple(Known(s.step, s.implied, _first(s)) for s in statuses if _earned(s))
-    needed = tuple(Needed(s.step, s.status == MISSED, _first(s) if s.status == MISSED else None)
-                   for s in statuses if next_base and s.step.base == next_base.id and not _earned(s))
+    # What the notes say is unknown or missed, wherever it is (its own words, not only the outcome),
+    # then the next base's steps still to earn.
+    said_missed = [s for s in statuses if s.status == MISSED and any(e.label == s.step.id for e in s.evidence)
+                   and not (next_base and s.step.base == next_base.id)]
     compelling = playbook.roles.compelling  # no close before this base is earned
     compelling_known = next_base is None or _order(playbook, next_base.id) > _order(playbook, compelling)
+    if not compelling_known:
+        said_missed = [s for s in said_missed if s.step.id != playbook.roles.commitment]
+    needed = tuple(Needed(s.step, True, _first(s), beyond=True) for s in said_missed) + tuple(
+        Needed(s.step, s.status == MISSED, _first(s) if s.status == MISSED else None)
+        for s in statuses if next_base and s.step.base == next_base.id and not _earned(s))
     close = no_close = None
     if compelling_known:
         close = playbook.step(playbook.roles.commitment).questions[0]
     else:
-        missing = "; ".join(n.step.name for n in needed if n.step.base == compelling and n.step.required) \
+        missing = "; ".join(n.step.plain for n in needed if n.step.base == compelling and n.step.required) \
             or f"{playbook.base(compelling).name.lower()} itself"
         no_close = ("No close yet: we don't know why they would buy. "
                     f"{playbook.base(compelling).name} is not earned ({missing}), and there is no close "
@@ -110,14 +119,14 @@ def lead_questions(needed: Sequence[Needed], limit: int = MAX_QUESTIONS) -> tupl
 def spoken(prep: Prep) -> str:
     """The prep as a few sentences to say aloud in the car."""
     parts = []
-    own = [k.step.name for k in prep.known if not k.implied]
+    own = [k.step.plain for k in prep.known if not k.implied]
     if own:
         parts.append("What we know: " + "; ".join(own) + ".")
     else:
         parts.append("We know nothing about this deal yet.")
     if prep.next_base is not None:
         parts.append(f"What we need to know, for {prep.next_base.name.lower()}: "
-                     + "; ".join(n.step.name for n in prep.needed) + ".")
+                     + "; ".join(n.step.plain for n in prep.needed) + ".")
     if prep.questions:
         parts.append("Lead with: " + " ".join(prep.questions))
     parts.append(prep.no_close or f"When it's time to close, ask: {prep.close}")
@@ -134,8 +143,9 @@ def to_dict(prep: Prep) -> dict:
                    "evidence": k.evidence} for k in prep.known],
         "next_base": None if prep.next_base is None else {
             "id": prep.next_base.id, "name": prep.next_base.name, "goal": prep.next_base.goal},
-        "need_to_know": [{"step": n.step.id, "name": n.step.name, "required": n.step.required,
-                          "missed": n.missed, "evidence": n.evidence, "advice": n.step.advice}
+        "need_to_know": [{"step": n.step.id, "name": n.step.name, "topic": n.step.plain,
+                          "required": n.step.required, "missed": n.missed, "beyond_next_base": n.beyond,
+                          "evidence": n.evidence, "advice": n.step.advice}
                          for n in prep.needed],
         "questions": list(prep.questions),
         "close": prep.close,
@@ -158,4 +168,5 @@ def _order(playbook: Playbook, base_id: str) -> int:
 
 
 def _first(status: StepStatus) -> str | None:
-    return status.evidence[0].text if status.evidence else None
+    own = [e for e in status.evidence if e.label == status.step.id] or status.evidence
+    return own[0].text if own else None

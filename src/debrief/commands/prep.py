@@ -77,6 +77,8 @@ def _render(result, deal: str | None) -> None:
     from rich.console import Console
     from rich.text import Text
 
+    from debrief.playbook import base_name
+
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
     title = f"Prep for {deal}" if deal else "Prep"
     console.print(Text(f"{title}  (from {len(result.sources)} source{'s' * (len(result.sources) != 1)})",
@@ -89,7 +91,7 @@ def _render(result, deal: str | None) -> None:
         console.print("  nothing yet")
     for k in result.known:
         shown = f'"{k.evidence}"' if k.evidence else "implied by later steps"
-        console.print(f"  {k.step.id:<22} {k.step.name}: {shown}")
+        console.print(Text.assemble(f"  {k.step.plain}: {shown}", (f"  [{k.step.id}]", "dim")))
     if result.next_base is None:
         console.print(Text("What we need to know: nothing; every base is earned.", style="bold"))
     else:
@@ -97,7 +99,8 @@ def _render(result, deal: str | None) -> None:
         console.print(Text(f"What we need to know, for {base.name.lower()} ({base.goal})", style="bold"))
         for n in result.needed:
             why = f'missed: "{n.evidence}"' if n.missed else ("not known yet" if n.step.required else "optional")
-            console.print(f"  {n.step.id:<22} {n.step.name} ({why})")
+            where = f", {base_name(n.step.base)}, past this base" if n.beyond else ""
+            console.print(Text.assemble(f"  {n.step.plain} ({why}{where})", (f"  [{n.step.id}]", "dim")))
     console.print(Text("Lead with, then drill down", style="bold"))
     for number, question in enumerate(result.questions, start=1):
         console.print(f'  {number}. "{question}"')
