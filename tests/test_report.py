@@ -4,8 +4,10 @@ The history (oldest first per rep):
   dana  impact, impact, budget, impact, won    -> most often second.impact; impact stopped after 10-22
   kim   commit, issues, issues                 -> second.issues came back: still recurring
   lee   commit, decision (+ one failed file)   -> a tie goes to the earlier step, third.decision
+  ana   decision, won, won                     -> who decides stopped: two calls since without it
   sam   contact                                -> too early to tell
-  pat   won                                    -> nothing coached
+  pat   won, "hello" (not enough to coach)     -> nothing coached; the hello counts in no statistic
+One call since a coached step is too few to say it stopped (dana, lee).
 """
 
 import shutil
@@ -25,12 +27,16 @@ HISTORY = [
     ("dana", "2026-10-15", "third.budget"), ("dana", "2026-10-22", "second.impact"), ("dana", "2026-10-29", None),
     ("kim", "2026-10-01", "home.commit"), ("kim", "2026-10-05", "second.issues"), ("kim", "2026-10-12", "second.issues"),
     ("lee", "2026-10-01", "home.commit"), ("lee", "2026-10-09", "third.decision"),
+    ("ana", "2026-10-02", "third.decision"), ("ana", "2026-10-09", None), ("ana", "2026-10-16", None),
     ("sam", "2026-11-01", "first.contact"),
-    ("pat", "2026-11-02", None),
+    ("pat", "2026-11-02", None), ("pat", "2026-11-03", "not enough"),
 ]
 
 
 def result(source, fix):
+    if fix == "not enough":
+        return {"source": source, "transcript": "hello", "outcome": "unknown", "endpoint": None,
+                "status": "not_enough", "fix": None}
     return {"source": source, "transcript": "...", "outcome": "won" if fix is None else "stalled",
             "endpoint": fix, "fix": None if fix is None else {"step": fix, "base": fix.split(".")[0]}}
 
@@ -64,9 +70,10 @@ def test_a_tie_goes_to_the_earlier_step(reports):
 
 
 @pytest.mark.parametrize("rep, coached, on, verdict, words", [
-    ("dana", "second.impact", "2026-10-22", "stopped", "stopped: not back in 1 call since"),
+    ("dana", "second.impact", "2026-10-22", "too early", "too early: 1 call since"),
     ("kim", "second.issues", "2026-10-05", "recurring", "still recurring: back in 1 of 1 call since"),
-    ("lee", "home.commit", "2026-10-01", "stopped", "stopped: not back in 1 call since"),
+    ("lee", "home.commit", "2026-10-01", "too early", "too early: 1 call since"),
+    ("ana", "third.decision", "2026-10-02", "stopped", "stopped: not back in 2 calls since"),
     ("sam", "first.contact", "2026-11-01", "too early", "too early: no calls since"),
     ("pat", None, None, "nothing coached", "nothing to fix yet"),
 ])
@@ -79,17 +86,19 @@ def test_the_terminal_table(history):
     result = CliRunner().invoke(app, ["report"])
     assert result.exit_code == 0, result.output
     lines = {line.split()[0]: " ".join(line.split()) for line in result.stdout.splitlines()[2:]}
-    assert lines["dana"] == ("dana 5 0 second.impact (3) 0 3 1 0 1 second.impact (2026-10-22) "
-                             "stopped: not back in 1 call since")
-    assert lines["kim"].endswith("second.issues (2026-10-05) still recurring: back in 1 of 1 call since")
-    assert lines["lee"].startswith("lee 2 1 third.decision (1)")
-    assert sorted(lines) == ["dana", "kim", "lee", "pat", "sam"]
+    assert lines["dana"] == ("dana 5 0 0 what the problem costs them (3) 0 3 1 0 1 what the problem costs them "
+                             "(2026-10-22) too early: 1 call since")
+    assert lines["kim"].endswith("what their problem is (2026-10-05) still recurring: back in 1 of 1 call since")
+    assert lines["lee"].startswith("lee 2 1 0 who decides (1)")
+    assert lines["pat"].startswith("pat 1 0 1 - 0 0 0 0 1 -")
+    assert sorted(lines) == ["ana", "dana", "kim", "lee", "pat", "sam"]
+    assert "second.impact" not in result.stdout
 
 
 def test_one_rep_since_a_date(history):
     result = CliRunner().invoke(app, ["report", "--rep", "dana", "--since", "2026-10-10"])
     rows = [line for line in result.stdout.splitlines()[2:] if line.strip()]
-    assert len(rows) == 1 and " ".join(rows[0].split()).startswith("dana 3 0 second.impact (1)")
+    assert len(rows) == 1 and " ".join(rows[0].split()).startswith("dana 3 0 0 what the problem costs them (1)")
 
 
 def test_an_empty_history_says_what_to_do():
@@ -147,8 +156,8 @@ def test_the_html_chart_opens_in_a_browser(history, tmp_path):
         assert browser.save_screenshot(str(ARTIFACTS / "report.png"))
     finally:
         browser.quit()
-    assert [chart["rep"] for chart in charts] == ["dana", "kim", "lee", "pat", "sam"]
-    dana = {bar["step"]: bar for bar in charts[0]["bars"]}
+    assert [chart["rep"] for chart in charts] == ["ana", "dana", "kim", "lee", "pat", "sam"]
+    dana = {bar["step"]: bar for bar in charts[1]["bars"]}
     assert len(dana) == 13  # a bar for every step of the playbook
     assert dana["second.impact"]["width"] == pytest.approx(3 * dana["third.budget"]["width"], abs=1)
     assert dana["second.impact"]["width"] > 300 and dana["home.commit"]["width"] == 0

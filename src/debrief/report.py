@@ -4,9 +4,11 @@ For each rep, over their analyzed calls in time order:
 
 * the step to fix most often (a tie goes to the earlier step: bases are run in order, so the
   earlier miss is the likelier cause of the later one);
-* how many calls had their fix on each base, and how many had nothing to fix;
+* how many calls had their fix on each base, and how many had nothing to fix; a call with not
+  enough in it to coach (rule 7: "hello", a voicemail greeting) is counted apart, in no statistic;
 * the last coached step, "fix that, move on": the fix of the latest call that has calls after
-  it, and whether it came back in those calls.
+  it, and whether it came back in those calls; it has "stopped" only after `STOPPED_AFTER` calls
+  without it, since one call is too few to tell.
 
 `build_report` is pure (history entries in, `RepReport`s out); `render` draws a terminal table
 and `to_html` a page with a bar chart per rep as inline SVG (no scripts, opens anywhere).
@@ -27,6 +29,7 @@ from debrief.playbook import Playbook
 from debrief.store import Entry
 
 BASES = ("first", "second", "third", "home")
+STOPPED_AFTER = 2  # calls since the coaching without the step, before it counts as stopped
 NOTHING = "none"  # a call with nothing to fix
 NO_REP = "(no rep)"
 BASE_COLOURS = {"first": "#4e79a7", "second": "#f28e2b", "third": "#59a14f", "home": "#e15759",
@@ -41,6 +44,7 @@ class Call:
     path: str
     fix: str | None
     outcome: str | None
+    fix_confirmed: bool | None = None
 
 
 @dataclass
@@ -50,6 +54,7 @@ class RepReport:
     rep: str
     calls: list[Call] = field(default_factory=list)
     failed: int = 0
+    not_enough: int = 0  # calls with nothing to coach: counted apart, in no statistic
     fixes: Counter = field(default_factory=Counter)
     bases: Counter = field(default_factory=Counter)
     top: str | None = None
@@ -60,21 +65,22 @@ class RepReport:
 
     @property
     def verdict(self) -> str:
-        """'stopped', 'recurring', 'too early' (no calls since) or 'nothing coached'."""
+        """'stopped', 'recurring', 'too early' (fewer than STOPPED_AFTER calls since, none of them
+        with the step) or 'nothing coached'."""
         if self.last_coached is None:
             return "nothing coached"
-        if not self.calls_since:
-            return "too early"
-        return "recurring" if self.came_back else "stopped"
+        if self.came_back:
+            return "recurring"
+        return "stopped" if self.calls_since >= STOPPED_AFTER else "too early"
 
     @property
     def since_text(self) -> str:
         """The verdict in words, as the table and the page show it."""
         if self.verdict == "nothing coached":
             return "nothing to fix yet"
-        if self.verdict == "too early":
-            return "too early: no calls since"
         calls = f"{self.calls_since} call{'s' if self.calls_since != 1 else ''} since"
+        if self.verdict == "too early":
+            return f"too early: {calls}" if self.calls_since else "too early: no calls since"
         if self.verdict == "stopped":
             return f"stopped: not back in {calls}"
         return f"still recurring: back in {self.came_back} of {calls}"
@@ -88,8 +94,11 @@ def build_report(entries: Iterable[Entry], playbook: Playbook) -> list[RepReport
         report = reports.setdefault(entry.rep or NO_REP, RepReport(entry.rep or NO_REP))
         if entry.status == "error":
             report.failed += 1
+        elif entry.status == "done" and _not_enough(entry):
+            report.not_enough += 1
         elif entry.status == "done":
-            report.calls.append(Call(_when(entry), entry.path, entry.fix, entry.outcome))
+            fix = (entry.result or {}).get("fix") or {}
+            report.calls.append(Call(_when(entry), entry.path, entry.fix, entry.outcome, fix.get("confirmed")))
     for report in reports.values():
         report.calls.sort(key=lambda call: call.date)
         report.fixes = Counter(call.fix for call in report.calls if call.fix)
@@ -115,7 +124,16 @@ def _last_coached(report: RepReport) -> None:
 
 
 def _when(entry: Entry) -> str:
-    return entry.recorded_at or ""
+    return entry.recorded_at or entry.added_at or ""
+
+
+def _not_enough(entry: Entry) -> bool:
+    """Rule 7: nothing in it to coach. Results saved before `status` existed: no fix, no endpoint,
+    and no win."""
+    result = entry.result or {}
+    if "status" in result:
+        return result["status"] == "not_enough"
+    return entry.fix is None and entry.endpoint is None and entry.outcome != "won"
 
 
 def _base(step: str | None) -> str:
@@ -125,21 +143,29 @@ def _base(step: str | None) -> str:
 # --------------------------------------------------------------------------- terminal
 
 
-def render(reports: list[RepReport], console) -> None:
-    """The terminal view: one row per rep."""
+def render(reports: list[RepReport], playbook: Playbook, console) -> None:
+    """The terminal view: one row per rep, steps in plain words."""
     from rich.table import Table
 
     table = Table(title="Per rep: the step that keeps going wrong", title_justify="left", box=None,
                   pad_edge=False, show_edge=False)
-    for column in ("rep", "calls", "failed", "most often", *BASES, NOTHING, "last coached", "since then"):
+    counted = ("calls", "failed", "not enough", *BASES, NOTHING)
+    for column in ("rep", *counted[:3], "most often", *BASES, NOTHING, "last coached", "since then"):
         table.add_column(column, no_wrap=column not in ("since then",),
-                         justify="right" if column in ("calls", "failed", *BASES, NOTHING) else "left")
+                         justify="right" if column in counted else "left")
     for r in reports:
-        top = f"{r.top} ({r.fixes[r.top]})" if r.top else "-"
-        coached = f"{r.last_coached} ({r.coached_on[:10]})" if r.last_coached else "-"
-        table.add_row(r.rep, str(len(r.calls)), str(r.failed), top, *(str(r.bases[b]) for b in BASES),
-                      str(r.bases[NOTHING]), coached, r.since_text)
+        top = f"{named(playbook, r.top)} ({r.fixes[r.top]})" if r.top else "-"
+        coached = f"{named(playbook, r.last_coached)} ({r.coached_on[:10]})" if r.last_coached else "-"
+        table.add_row(r.rep, str(len(r.calls)), str(r.failed), str(r.not_enough), top,
+                      *(str(r.bases[b]) for b in BASES), str(r.bases[NOTHING]), coached, r.since_text)
     console.print(table)
+
+
+def named(playbook: Playbook, step_id: str | None) -> str:
+    """A step in plain words ("who decides"); a step another playbook had, by its id."""
+    if step_id is None:
+        return "-"
+    return next((s.plain for s in playbook.steps if s.id == step_id), step_id)
 
 
 # --------------------------------------------------------------------------- HTML
@@ -149,9 +175,9 @@ body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin:
        max-width: 60rem; padding: 0 1rem; color: #222; }
 h1 { font-size: 1.5rem; margin-bottom: .2rem; } h2 { font-size: 1.2rem; margin: 2rem 0 .3rem; }
 .meta, .note { color: #666; } table { border-collapse: collapse; margin: 1rem 0; }
-th, td { padding: .25rem .6rem; border-bottom: 1px solid #ddd; text-align: left; white-space: nowrap; }
-td:last-child { white-space: normal; min-width: 12rem; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
+th, td { padding: .25rem .5rem; border-bottom: 1px solid #ddd; text-align: left; vertical-align: top; }
+td:last-child { min-width: 10rem; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .stopped { color: #2e7d32; } .recurring { color: #c62828; font-weight: 600; }
 svg text { font: 12px system-ui, sans-serif; fill: #333; } svg .count { fill: #111; font-weight: 600; }
 .legend span { display: inline-block; margin-right: 1rem; }
@@ -172,16 +198,17 @@ def to_html(reports: list[RepReport], playbook: Playbook, *, title: str = "debri
         f"<h1>{_e(title)}</h1>",
         f'<p class="meta">{len(reports)} rep{"s" if len(reports) != 1 else ""}'
         f'{", " + _e(filters) if filters else ""}; made {generated}</p>',
-        _legend(), _summary_table(reports),
+        _legend(), _summary_table(reports, playbook),
     ]
     for report in reports:
         parts.append(f'<section class="rep" id="rep-{_e(report.rep)}"><h2>{_e(report.rep)}</h2>')
         parts.append(f'<p class="note">{len(report.calls)} calls analyzed'
-                     f'{f", {report.failed} failed" if report.failed else ""}. '
-                     f'Last coached: <b>{_e(report.last_coached or "-")}</b>, '
+                     f'{f", {report.failed} failed" if report.failed else ""}'
+                     f'{f", {report.not_enough} with not enough to coach" if report.not_enough else ""}. '
+                     f'Last coached: <b>{_e(named(playbook, report.last_coached))}</b>, '
                      f'<span class="{report.verdict}">{_e(report.since_text)}</span>.</p>')
         parts.append(_bars(report, playbook))
-        parts.append(_timeline(report))
+        parts.append(_timeline(report, playbook))
         parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -204,15 +231,17 @@ def write_html(path: str | Path, page: str) -> Path:
     return path
 
 
-def _summary_table(reports: list[RepReport]) -> str:
-    head = "".join(f"<th>{h}</th>" for h in ("rep", "calls", "most often", *BASES, "nothing to fix",
-                                             "last coached", "since then"))
+def _summary_table(reports: list[RepReport], playbook: Playbook) -> str:
+    head = "".join(f"<th>{h}</th>" for h in ("rep", "calls", "not enough to coach", "most often", *BASES,
+                                             "nothing to fix", "last coached", "since then"))
     rows = []
     for r in reports:
-        top = f"{_e(r.top)} ({r.fixes[r.top]})" if r.top else "-"
-        cells = [f"<td>{_e(r.rep)}</td>", f'<td class="n">{len(r.calls)}</td>', f"<td>{top}</td>",
+        top = f"{_e(named(playbook, r.top))} ({r.fixes[r.top]})" if r.top else "-"
+        cells = [f"<td>{_e(r.rep)}</td>", f'<td class="n">{len(r.calls)}</td>',
+                 f'<td class="n">{r.not_enough}</td>', f"<td>{top}</td>",
                  *(f'<td class="n">{r.bases[b]}</td>' for b in (*BASES, NOTHING)),
-                 f"<td>{_e(r.last_coached or '-')}</td>", f'<td class="{r.verdict}">{_e(r.since_text)}</td>']
+                 f"<td>{_e(named(playbook, r.last_coached))}</td>",
+                 f'<td class="{r.verdict}">{_e(r.since_text)}</td>']
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f'<table class="summary"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
@@ -225,7 +254,7 @@ def _legend() -> str:
 
 def _bars(report: RepReport, playbook: Playbook) -> str:
     """A horizontal bar per step of the playbook (steps from another playbook after them)."""
-    steps = [(s.id, s.base, s.name) for s in playbook.steps]
+    steps = [(s.id, s.base, s.plain) for s in playbook.steps]
     known = {s[0] for s in steps}
     steps += [(step, _base(step), step) for step in sorted(report.fixes) if step not in known]
     most = max(report.fixes.values(), default=0) or 1
@@ -239,8 +268,8 @@ def _bars(report: RepReport, playbook: Playbook) -> str:
         outline = ' stroke="#111" stroke-width="2"' if step == report.top else ""
         rows.append(
             f'<g class="step" data-step="{_e(step)}" data-count="{count}">'
-            f'<title>{_e(step)}: the fix in {count} call{"s" if count != 1 else ""}{marks}</title>'
-            f'<text x="{LABEL_W - 8}" y="{y + 15}" text-anchor="end">{_e(_short(name))}</text>'
+            f'<title>{_e(name)} ({_e(step)}): the fix in {count} call{"s" if count != 1 else ""}{marks}</title>'
+            f'<text x="{LABEL_W - 8}" y="{y + 15}" text-anchor="end">{_e(name)}</text>'
             f'<rect class="track" x="{LABEL_W}" y="{y + 3}" width="{BAR_W}" height="{ROW_H - 6}" '
             f'fill="{BASE_COLOURS.get(base, "#888")}" opacity="0.12"></rect>'
             f'<rect class="bar" x="{LABEL_W}" y="{y + 3}" width="{width}" height="{ROW_H - 6}" '
@@ -253,22 +282,18 @@ def _bars(report: RepReport, playbook: Playbook) -> str:
             f'xmlns="http://www.w3.org/2000/svg">{"".join(rows)}</svg>')
 
 
-def _timeline(report: RepReport) -> str:
+def _timeline(report: RepReport, playbook: Playbook) -> str:
     """The calls in order, one square each, coloured by the base of their fix."""
     size, gap = 14, 4
     squares = [
         f'<rect x="{i * (size + gap)}" y="2" width="{size}" height="{size}" rx="2" '
         f'fill="{BASE_COLOURS.get(_base(call.fix), "#888")}"><title>{_e(call.date[:10])}: '
-        f'{_e(call.fix or "nothing to fix")} ({_e(call.outcome or "")})</title></rect>'
+        f'{_e(named(playbook, call.fix) if call.fix else "nothing to fix")} ({_e(call.outcome or "")})</title></rect>'
         for i, call in enumerate(report.calls)]
     width = max(len(report.calls) * (size + gap), 1)
     return (f'<p class="note">Calls in order, oldest first:</p><svg class="timeline" role="img" '
             f'aria-label="{_e(report.rep)}: the base of each call\'s fix, oldest first" width="{width}" '
             f'height="{size + 4}" xmlns="http://www.w3.org/2000/svg">{"".join(squares)}</svg>')
-
-
-def _short(name: str, limit: int = 44) -> str:
-    return name if len(name) <= limit else name[:limit - 1] + "…"
 
 
 def _e(text: object) -> str:

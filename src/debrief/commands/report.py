@@ -53,8 +53,8 @@ def report(
         typer.echo(f"debrief: no calls in the history{who}{' since ' + since if since else ''}; "
                    "add some with `debrief batch DIR`", err=True)
         raise typer.Exit(0)
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-    reporting.render(reports, console)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 220)
+    reporting.render(reports, book, console)
     if html is not None:
         filters = ", ".join(f for f in (f"rep {rep}" if rep else "", f"since {since}" if since else "") if f)
         with cli_errors():
