@@ -79,13 +79,24 @@ def test_upload_a_recording_and_find_the_step_to_fix(browser):
             until.presence_of_element_located((By.ID, "fix-step")))
         assert fix.text == "second.impact"
         section = browser.find_element(By.ID, "fix").text
-        assert "quantified what the problem costs them" in section
+        assert "what the problem costs them (second base)" in section
         assert "What is that costing you, in money or in time?" in section
         marks = browser.find_elements(By.CSS_SELECTOR, "#transcript mark.ev-missed")
-        assert any("costing them" in m.text for m in marks)
+        assert any("costing" in m.text for m in marks)  # cut where Whisper starts "them, not in hours"
         assert "acme" in browser.find_element(By.CSS_SELECTOR, ".meta").text
         browser.save_screenshot(str(ARTIFACTS / "web-result.png"))
         browser.find_element(By.ID, "transcript").screenshot(str(ARTIFACTS / "web-transcript.png"))
+        assert "[second.impact" not in browser.find_element(By.ID, "transcript").text  # colours, no tags
+
+        # A click on a sentence plays the recording from when it is said.
+        missed = next(m for m in marks if "costing" in m.text)
+        said_at = float(missed.get_attribute("data-t"))
+        assert said_at > 5
+        browser.execute_script("document.getElementById('recording').muted = true")
+        missed.click()
+        WebDriverWait(browser, 20).until(lambda b: b.execute_script(
+            "const a = document.getElementById('recording'); return !a.paused && a.currentTime >= arguments[0] - 0.5",
+            said_at))
 
         # Readable on a phone: nothing wider than the screen.
         browser.set_window_size(390, 844)
@@ -98,6 +109,11 @@ def test_upload_a_recording_and_find_the_step_to_fix(browser):
         assert browser.find_element(By.ID, "top-step").text == "second.impact"
         browser.save_screenshot(str(ARTIFACTS / "web-rep.png"))
         browser.get(url + "/")
-        assert "second.impact" in browser.find_element(By.ID, "recent-title").find_element(By.XPATH, "..").text
+        recent = browser.find_element(By.ID, "recent-title").find_element(By.XPATH, "..").text
+        assert "what the problem costs them" in recent and "stalled-after-demo.wav" in recent
         browser.save_screenshot(str(ARTIFACTS / "web-upload.png"))
+        browser.find_element(By.LINK_TEXT, "Team").click()
+        assert browser.title.startswith("Team")
+        assert browser.find_elements(By.CSS_SELECTOR, ".team-chart rect.fixes")
+        browser.save_screenshot(str(ARTIFACTS / "web-team.png"))
     assert (ARTIFACTS / "web-result.png").stat().st_size > 10_000

@@ -92,12 +92,18 @@ def spoken(diagnosis: Diagnosis) -> str:
 
 def unconfirmed(diagnosis: Diagnosis) -> str:
     """Rule 6 in words: what the rep did not say, and the fix if that step did happen."""
-    fix, then = diagnosis.fix, diagnosis.then
-    said = f"You didn't say whether {fix.step.whether}."
+    then = diagnosis.then
+    return unconfirmed_words(diagnosis.fix.step.whether, then.step.plain if then else None,
+                             then.evidence[0].text if then and then.evidence else None)
+
+
+def unconfirmed_words(whether: str, then: str | None, quote: str | None) -> str:
+    """ "You didn't say whether you found out what their problem is. If you did, the one to fix is
+    who decides: you said "I never asked who signs"." (also the web desk's, from the JSON)."""
+    said = f"You didn't say whether {whether}."
     if then is None:
         return said
-    quote = f': you said "{then.evidence[0].text}"' if then.evidence else "."
-    return f"{said} If you did, the one to fix is {then.step.plain}{quote}"
+    return f"{said} If you did, the one to fix is {then}" + (f': you said "{quote}"' if quote else ".")
 
 
 def render(result: Result, console: Console) -> None:

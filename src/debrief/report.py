@@ -94,7 +94,7 @@ def build_report(entries: Iterable[Entry], playbook: Playbook) -> list[RepReport
         report = reports.setdefault(entry.rep or NO_REP, RepReport(entry.rep or NO_REP))
         if entry.status == "error":
             report.failed += 1
-        elif entry.status == "done" and _not_enough(entry):
+        elif entry.status == "done" and not_enough_to_coach(entry):
             report.not_enough += 1
         elif entry.status == "done":
             fix = (entry.result or {}).get("fix") or {}
@@ -127,7 +127,7 @@ def _when(entry: Entry) -> str:
     return entry.recorded_at or entry.added_at or ""
 
 
-def _not_enough(entry: Entry) -> bool:
+def not_enough_to_coach(entry: Entry) -> bool:
     """Rule 7: nothing in it to coach. Results saved before `status` existed: no fix, no endpoint,
     and no win."""
     result = entry.result or {}

@@ -77,6 +77,9 @@ class Desk:
         upload = await uploads.receive(request, limit=self.settings.max_upload_bytes, data=self.settings.data)
         try:
             accepted = await uploads.accept(upload, store_path=self.store_path, data=self.settings.data)
+        except uploads.UploadError as exc:
+            exc.fields = dict(upload.fields)
+            raise
         finally:
             upload.discard()
         self.worker.wake()
@@ -99,6 +102,12 @@ class Desk:
         name = job.name if job else Path(entry.path).name
         return Status(hash, name, entry.rep, entry.deal, entry.recorded_at, entry.duration, state, position,
                       stage, None if pending else entry.error, result)
+
+    def file_names(self) -> dict[str, str]:
+        """Each upload's file name as the coach gave it, by hash (the store keeps where it lies)."""
+        with self.store() as store:
+            rows = store.db.execute("SELECT hash, name FROM web_jobs").fetchall()
+        return {row[0]: row[1] for row in rows}
 
     def reps(self) -> list[tuple[str, int]]:
         """Every rep in the store with their number of recordings."""

@@ -2,7 +2,8 @@
 
 Evidence spans come from the `analyze --json` object (character offsets into its transcript) and
 may overlap, as a sentence can show two steps; cutting at every span boundary gives flat pieces
-that HTML can mark without nesting.
+that HTML can mark without nesting. The pieces are also cut where each of Whisper's segments
+starts, so that each knows when it is said and a click can play the recording from there.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ class Span:
 
 @dataclass
 class Piece:
-    """A stretch of the transcript; `ends` names the spans that finish with it (for a visible tag)."""
+    """A stretch of the transcript; `at` is when it is said, in seconds into the recording (None
+    for a typed transcript); `sentence` numbers the Whisper segment it belongs to."""
 
     text: str
     spans: list[Span] = field(default_factory=list)
-    ends: list[Span] = field(default_factory=list)
+    at: float | None = None
+    sentence: int | None = None
 
     @property
     def status(self) -> str | None:
@@ -45,13 +48,34 @@ def spans(result: dict) -> list[Span]:
     return sorted((s for s in found if 0 <= s.start < s.end <= length), key=lambda s: (s.start, s.end))
 
 
-def pieces(text: str, found: list[Span]) -> list[Piece]:
-    """Cut `text` at every span boundary; each piece lists the spans covering it."""
-    cuts = sorted({0, len(text), *(s.start for s in found), *(s.end for s in found)})
+def segment_starts(result: dict) -> list[tuple[int, float]]:
+    """(character offset, seconds) where each of Whisper's segments starts in the transcript,
+    found in order; a typed transcript (no timed segments) has none."""
+    text, starts, at = result.get("transcript", ""), [], 0
+    for segment in result.get("segments", []):
+        words = segment.get("text", "").strip()
+        found = text.find(words, at) if words else -1
+        if found < 0 or segment.get("end", 0) <= 0:
+            continue
+        starts.append((found, float(segment["start"])))
+        at = found + len(words)
+    return starts
+
+
+def time_at(starts: list[tuple[int, float]], offset: int) -> float | None:
+    """When the character at `offset` is said: the start of the segment that holds it."""
+    said = [seconds for start, seconds in starts if start <= offset]
+    return said[-1] if said else (starts[0][1] if starts else None)
+
+
+def pieces(text: str, found: list[Span], starts: list[tuple[int, float]] = ()) -> list[Piece]:
+    """Cut `text` at every span boundary and every segment start; each piece lists the spans
+    covering it and when it is said."""
+    cuts = sorted({0, len(text), *(s.start for s in found), *(s.end for s in found),
+                   *(start for start, _ in starts if 0 < start < len(text))})
     result = []
     for start, end in zip(cuts, cuts[1:]):
         covering = [s for s in found if s.start <= start and end <= s.end]
-        # Two spans of one step can end together (a clause inside its sentence): one tag is enough.
-        ends = list({s.label: s for s in covering if s.end == end}.values())
-        result.append(Piece(text[start:end], covering, ends))
+        sentence = sum(1 for offset, _ in starts if offset <= start) - 1 if starts else None
+        result.append(Piece(text[start:end], covering, time_at(list(starts), start), sentence))
     return result

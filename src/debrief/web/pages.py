@@ -1,4 +1,5 @@
-"""The pages: upload, one result (transcript with its evidence, the walk, the fix), a rep's history.
+"""The pages: upload, the calls, the reps, the team, one result (transcript with its evidence, the
+walk, the fix, the recording from any sentence) and a rep's history.
 
 Plain server-rendered HTML (Jinja2, autoescaped). The forms work without JavaScript; `app.js` adds
 drag and drop, upload progress and polling on top.
@@ -16,8 +17,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from debrief.report import BASES, NOTHING
-from debrief.web import highlight, uploads
+from debrief.report import BASES, NOTHING, build_report, named
+from debrief.web import highlight, team, uploads
 from debrief.web.access import set_cookie
 from debrief.web.api import HashPath, rep_report
 from debrief.web.jobs import Jobs
@@ -43,15 +44,17 @@ def router(desk) -> APIRouter:
     pages = APIRouter(include_in_schema=False)
 
     def render(request: Request, name: str, status_code: int = 200, **context) -> HTMLResponse:
-        return TEMPLATES.TemplateResponse(request, name, {"describe": describe, "bases": BASE_NAMES, **context},
-                                          status_code=status_code)
+        return TEMPLATES.TemplateResponse(request, name, {
+            "describe": describe, "bases": BASE_NAMES, "named": lambda step: named(desk.playbook, step),
+            "said": said, **context}, status_code=status_code)
 
-    def index_page(request: Request, error: str | None = None, status_code: int = 200) -> HTMLResponse:
+    def index_page(request: Request, error: str | None = None, status_code: int = 200,
+                   form: dict | None = None) -> HTMLResponse:
         with desk.store() as store:
             hashes = [job.hash for job in Jobs(store).recent(20)]
         recent = [desk.status(h) for h in hashes]
         return render(request, "index.html", status_code, recent=recent, reps=desk.reps(), error=error,
-                      limit_mb=desk.settings.max_upload_bytes // 1_000_000)
+                      form=form or {}, limit_mb=desk.settings.max_upload_bytes // 1_000_000)
 
     @pages.get("/", response_class=HTMLResponse)
     def index(request: Request):
@@ -61,8 +64,8 @@ def router(desk) -> APIRouter:
     async def upload(request: Request):
         try:
             accepted = await desk.upload(request)
-        except uploads.UploadError as exc:
-            return await run_in_threadpool(index_page, request, exc.message, exc.status)
+        except uploads.UploadError as exc:  # the form comes back with what was typed in it
+            return await run_in_threadpool(index_page, request, exc.message, exc.status, exc.fields)
         target = f"/results/{accepted[0].id}" if len(accepted) == 1 else "/"
         return RedirectResponse(target, status_code=303)
 
@@ -74,9 +77,28 @@ def router(desk) -> APIRouter:
         context = {"status": status, "playbook": desk.playbook}
         if status.result:
             found = highlight.spans(status.result)
-            pieces, links = _anchored(highlight.pieces(status.result["transcript"], found))
-            context.update(pieces=pieces, walk=_walk(status.result, desk.playbook, links))
+            starts = highlight.segment_starts(status.result) if status.duration else []
+            pieces, links = _anchored(highlight.pieces(status.result["transcript"], found, starts))
+            context.update(pieces=pieces, walk=_walk(status.result, desk.playbook, links, starts),
+                           unconfirmed=_unconfirmed(status.result, desk.playbook))
         return render(request, "result.html", **context)
+
+    @pages.get("/calls", response_class=HTMLResponse)
+    def calls(request: Request):
+        with desk.store() as store:
+            entries = store.history()
+        return render(request, "calls.html", entries=list(reversed(entries)), names=desk.file_names())
+
+    @pages.get("/reps", response_class=HTMLResponse)
+    def reps(request: Request):
+        return render(request, "reps.html", reps=desk.reps())
+
+    @pages.get("/team", response_class=HTMLResponse)
+    def team_page(request: Request):
+        with desk.store() as store:
+            entries = store.history()
+        reports = build_report(entries, desk.playbook)
+        return render(request, "team.html", reports=reports, chart=team.weekly_chart(entries, desk.playbook))
 
     @pages.get("/reps/{rep:path}", response_class=HTMLResponse)
     def rep(request: Request, rep: str, since: date | None = Query(None)):
@@ -86,7 +108,7 @@ def router(desk) -> APIRouter:
         return render(request, "rep.html", rep=rep, report=report, entries=entries, since=since,
                       steps=_step_counts(report, desk.playbook), per_base=[(b, report.bases[b]) for b in BASES],
                       nothing=report.bases[NOTHING], waiting=sum(e.status is None for e in entries),
-                      playbook=desk.playbook)
+                      playbook=desk.playbook, names=desk.file_names())
 
     @pages.get("/login", response_class=HTMLResponse)
     def login_form(request: Request):
@@ -131,7 +153,29 @@ def _anchored(pieces: list[highlight.Piece]) -> tuple[list[tuple[highlight.Piece
     return out, links
 
 
-def _walk(result: dict, playbook, links: dict[str, str]) -> list[dict]:
+def said(entry_or_result) -> str:
+    """A call's result in a few plain words, for the lists of calls: "stalled; fix: who decides"."""
+    result = entry_or_result if isinstance(entry_or_result, dict) else (entry_or_result.result or {})
+    if result.get("status") == "not_enough":
+        return "not enough to coach"
+    fix = result.get("fix")
+    if not fix:
+        return "nothing to fix"
+    return (fix.get("topic") or fix["step"]) + ("" if fix.get("confirmed", True) else " (unconfirmed)")
+
+
+def _unconfirmed(result: dict, playbook) -> str | None:
+    """What the rep did not say about an unconfirmed fix, as `analyze` prints it."""
+    from debrief.output import unconfirmed_words
+
+    fix, then = result.get("fix"), result.get("then")
+    if not fix or fix.get("confirmed", True) or fix["step"] not in {s.id for s in playbook.steps}:
+        return None
+    quote = then["evidence"][0]["text"] if then and then.get("evidence") else None
+    return unconfirmed_words(playbook.step(fix["step"]).whether, then["topic"] if then else None, quote)
+
+
+def _walk(result: dict, playbook, links: dict[str, str], starts=()) -> list[dict]:
     """The walk back as the page shows it; optional steps nobody mentioned are left out, as in the CLI."""
     fix = (result.get("fix") or {}).get("step")
     rows = []
@@ -141,16 +185,17 @@ def _walk(result: dict, playbook, links: dict[str, str]) -> list[dict]:
         if status["status"] == "silent" and not required and step_id != fix:
             continue
         step = playbook.step(step_id)
-        evidence = status["evidence"][0]["text"] if status["evidence"] else None
-        rows.append({"step": step_id, "name": step.name, "base": step.base, "status": status["status"],
-                     "implied": status["implied"], "evidence": evidence, "fix": step_id == fix,
-                     "link": links.get(step_id)})
+        first = status["evidence"][0] if status["evidence"] else None
+        rows.append({"step": step_id, "name": step.plain, "base": step.base, "status": status["status"],
+                     "implied": status["implied"], "evidence": first["text"] if first else None,
+                     "fix": step_id == fix, "link": links.get(step_id),
+                     "at": highlight.time_at(list(starts), first["start"]) if first and starts else None})
     return rows
 
 
 def _step_counts(report, playbook) -> list[tuple[str, str, int]]:
     """(step id, name, calls it was the fix of) for every step that was a fix, in playbook order."""
-    named = [(step.id, step.name) for step in playbook.steps]
-    known = {step_id for step_id, _ in named}
-    named += [(step_id, step_id) for step_id in sorted(report.fixes) if step_id not in known]
-    return [(step_id, name, report.fixes[step_id]) for step_id, name in named if report.fixes[step_id]]
+    steps = [(step.id, step.plain) for step in playbook.steps]
+    known = {step_id for step_id, _ in steps}
+    steps += [(step_id, step_id) for step_id in sorted(report.fixes) if step_id not in known]
+    return [(step_id, name, report.fixes[step_id]) for step_id, name in steps if report.fixes[step_id]]

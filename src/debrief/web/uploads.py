@@ -45,10 +45,11 @@ _DECODE_SLOTS = threading.BoundedSemaphore(1)
 class UploadError(Exception):
     """An upload refused with an HTTP status and a one-line reason."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, fields: dict | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.fields = fields or {}  # the rep, deal and date read before it failed, for the form
 
 
 @dataclass
@@ -158,15 +159,17 @@ async def receive(request: Request, *, limit: int, data: Path) -> Upload:
         await run_in_threadpool(reader.flush)
         if parser.state != MultipartState.END:
             raise UploadError(400, "the upload ended before it was complete")
-    except BaseException:
+    except BaseException as exc:
         reader.close()
         reader.upload.discard()
+        if isinstance(exc, UploadError):
+            exc.fields = dict(reader.upload.fields)
         raise
     reader.close()
     upload = reader.upload
     if not upload.files:
         upload.discard()
-        raise UploadError(422, "no file in the upload: add one or more recordings or transcripts")
+        raise UploadError(422, "no file in the upload: add one or more recordings or transcripts", upload.fields)
     return upload
 
 

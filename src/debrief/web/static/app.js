@@ -1,4 +1,5 @@
-// debrief's only script: drag and drop, upload progress, and polling until a result is ready.
+// debrief's only script: drag and drop, upload progress, polling until a result is ready, and
+// playing the recording from a clicked sentence.
 // The pages work without it (plain forms and a reload link).
 "use strict";
 
@@ -10,7 +11,9 @@
       case "running": return `Working on it: ${upload.stage || "starting"}.`;
       case "pending": return "Waiting for another debrief process to analyze it.";
       case "lost": return `Lost touch with the desk (${upload.error}); reload the page to try again.`;
-      case "done": return upload.result && upload.result.fix ? `Done: fix ${upload.result.fix.step}.` : "Done: nothing to fix.";
+      case "done":
+        if (upload.result && upload.result.status === "not_enough") return "Done: not enough to coach.";
+        return upload.result && upload.result.fix ? `Done: fix ${upload.result.fix.topic || upload.result.fix.step}.` : "Done: nothing to fix.";
       default: return "Could not be analyzed: " + (upload.error || "unknown error");
     }
   }
@@ -106,8 +109,21 @@
     });
   }
 
+  function setupPlayback(audio) {
+    // A sentence of the transcript, or a quote in the walk, plays the recording from when it is said.
+    document.addEventListener("click", (e) => {
+      const said = e.target.closest("[data-t]");
+      if (!said) return;
+      e.preventDefault();
+      audio.currentTime = Number(said.dataset.t);
+      audio.play().catch(() => {});
+    });
+  }
+
   const form = document.getElementById("upload");
   if (form) setupUpload(form);
   const progress = document.querySelector("[data-poll]");
   if (progress) setupProgress(progress);
+  const audio = document.getElementById("recording");
+  if (audio) setupPlayback(audio);
 })();
