@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REPO
 from debrief.audio import SAMPLE_RATE
-from debrief.calls import analyze_recording, find_turns, is_call
+from debrief.calls import find_turns, is_call
 
 SCRIPT = [tuple(line.split(": ", 1)) for line in (REPO / "samples" / "call-budget.txt").read_text().splitlines()
           if line.strip()]
@@ -103,7 +103,7 @@ def test_the_other_side_leaking_across_is_not_a_turn(call_channels):
 
 @pytest.mark.slow
 def test_a_stereo_call_comes_back_labelled_and_the_fix_uses_the_labels(analyzer, call_wav, call_channels):
-    result = analyze_recording(analyzer, call_wav, rep_channel="left")
+    result = analyzer.analyze(call_wav, rep_channel="left")
     lines = result.transcript.text.splitlines()
     assert labels(result.transcript.text) == SPEAKERS
     assert "cost" in lines[2] and "budget" in lines[9]  # the rep's question, the prospect's answer
@@ -117,7 +117,7 @@ def test_a_stereo_call_comes_back_labelled_and_the_fix_uses_the_labels(analyzer,
 
 @pytest.mark.slow
 def test_with_the_rep_on_the_right_the_labels_swap(analyzer, call_wav):
-    result = analyze_recording(analyzer, call_wav, rep_channel="right")
+    result = analyzer.analyze(call_wav, rep_channel="right")
     assert labels(result.transcript.text) == ["PROSPECT" if s == "REP" else "REP" for s in SPEAKERS]
     assert {e.speaker for e in result.diagnosis.fix.evidence} == {"REP"}
 
@@ -127,15 +127,17 @@ def test_a_mono_recording_of_the_call_stays_unlabelled_and_equals_analyze(analyz
     from debrief.output import to_dict
 
     mono = write_wav(tmp_path / "mono.wav", call_channels.sum(axis=0))
-    result = analyze_recording(analyzer, mono)
+    result = analyzer.analyze(mono)
     assert "REP:" not in result.transcript.text and "\n" not in result.transcript.text
     assert result.diagnosis.fix.step.id == "third.budget"
-    plain = analyzer.analyze(mono)
+    from debrief.audio import decode_audio
+
+    plain = analyzer.analyze_audio(decode_audio(mono), source=str(mono))  # the downmixed path
     strip = lambda r: {k: v for k, v in to_dict(r).items() if k != "timings"}  # noqa: E731
     assert strip(result) == strip(plain)
 
 
 def test_a_typed_transcript_goes_straight_to_the_classifier(analyzer):
-    result = analyze_recording(analyzer, REPO / "samples" / "call-budget.txt")
+    result = analyzer.analyze(REPO / "samples" / "call-budget.txt")
     assert labels(result.transcript.text) == SPEAKERS
     assert result.diagnosis.fix.step.id == "third.budget"

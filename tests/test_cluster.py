@@ -22,7 +22,6 @@ from batch_helpers import GREEDY, clips_dir, debrief, rows, settings  # noqa: F4
 from conftest import REPO
 from debrief.batch import discover, run_batch
 from debrief.cli import app
-from debrief.cluster import CRASH_HOOK
 from debrief.store import Store
 
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
@@ -113,6 +112,10 @@ def _kill_a_worker_mid_file(killed: list, timeout: float = 120) -> None:
         time.sleep(0.01)
 
 
+# A worker that dies on one file, put in by the test itself (tests/crashing_worker/sitecustomize.py).
+CRASHING_WORKER = os.pathsep.join([str(REPO / "tests" / "crashing_worker"), *filter(None, [os.environ.get("PYTHONPATH")])])
+
+
 @needs_ray
 @pytest.mark.slow
 def test_a_file_that_crashes_its_worker_every_time_is_one_error_row(clips_dir, tmp_path):  # noqa: F811
@@ -122,7 +125,7 @@ def test_a_file_that_crashes_its_worker_every_time_is_one_error_row(clips_dir, t
         shutil.copy(clips_dir / "dana" / f"{clip}.wav", folder / f"{name}.wav")
     (folder / "c-corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt " + os.urandom(3000))
     run = debrief("batch", folder, "--cluster", "local", "--max-retries", "1", *GREEDY,
-                  home=tmp_path / "home", **{CRASH_HOOK: "b-crasher.wav"})
+                  home=tmp_path / "home", CRASH_ON_FILE="b-crasher.wav", PYTHONPATH=CRASHING_WORKER)
     assert run.returncode == 1, run.stderr  # the crash: the first failure in folder order
     assert f"4 files under {folder}: 2 analyzed, 0 already done, 2 failed" in run.stdout
     assert sorted(run.stderr.splitlines()) == [

@@ -30,8 +30,8 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from debrief.audio import AUDIO_SUFFIXES
-from debrief.cliutil import describe
-from debrief.errors import DebriefError, InputError, ModelError, NoSpeechError, OutputError, PlaybookError
+from debrief.errors import (DebriefError, InputError, ModelError, NoSpeechError, OutputError, PlaybookError,
+                            describe)
 from debrief.store import Store, bytes_hash, file_hash
 
 log = logging.getLogger(__name__)
@@ -226,10 +226,9 @@ def run_job(job: Job, settings: Settings) -> dict:
     Never raises for a bad file; only KeyboardInterrupt and the like get through.
     """
     from debrief import output
-    from debrief.calls import analyze_recording
 
     try:
-        result = analyze_recording(analyzer_for(settings), job.path, rep_channel=settings.rep_channel)
+        result = analyzer_for(settings).analyze(job.path, rep_channel=settings.rep_channel)
         return output.to_dict(result)
     except Exception as exc:  # noqa: BLE001 - one bad file must not stop a batch
         message, code = describe(exc)

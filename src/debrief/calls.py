@@ -5,20 +5,18 @@ into turns where its speaker talks (Silero VAD, as faster-whisper uses it), each
 transcribed on its own, and the turns are merged by time into a transcript of `REP: ...` and
 `PROSPECT: ...` lines, which the classifier reads as separate turns with their speaker.
 
-A mono recording, or a "stereo" file whose channels carry the same voices (a mono recording saved
-as stereo, a stereo microphone), is analyzed as `Analyzer.analyze` does it: downmixed, unlabelled.
+`Analyzer.analyze` (pipeline.py) is the entry for any file: it asks `is_call` and, for a call,
+`transcribe_call`. A mono recording, or a "stereo" file whose channels carry the same voices (a
+mono recording saved as stereo, a stereo microphone), is downmixed and left unlabelled.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from debrief.audio import SAMPLE_RATE
-from debrief.errors import NoSpeechError
 from debrief.transcription import Segment, Transcriber, Transcript
 
 REP_CHANNELS = ("left", "right")
@@ -107,41 +105,6 @@ def transcribe_call(transcriber: Transcriber, channels: np.ndarray, *, rep_chann
             lines.append((turn.speaker, said.text))
     text = "\n".join(f"{speaker}: {words}" for speaker, words in lines)
     return Transcript(text, segments, "en", channels.shape[-1] / SAMPLE_RATE, model)
-
-
-def analyze_recording(analyzer, source: str | Path, *, rep_channel: str = "left"):
-    """Analyze a transcript, a mono recording, or a two-channel call: the one entry for any file.
-
-    Text and mono audio give exactly what `Analyzer.analyze` gives. A call is transcribed per
-    channel and labelled; its `Result` carries the labelled transcript and its segments.
-
-    Raises:
-      InputError: the file is missing, empty or not audio.
-      NoSpeechError: no speech on any channel.
-    """
-    from debrief.audio import decode_channels
-    from debrief.pipeline import STDIN, TEXT_SUFFIXES
-
-    source = str(source)
-    if source == STDIN or Path(source).suffix.lower() in TEXT_SUFFIXES:
-        return analyzer.analyze(source)
-    started = time.perf_counter()
-    channels = decode_channels(source)
-    decoded = time.perf_counter() - started
-    if not is_call(channels):
-        # decode_audio is this same mean over channels, so mono results equal `analyze`'s.
-        return analyzer.analyze_audio(channels.mean(axis=0), source=source, decode_seconds=decoded)
-
-    started = time.perf_counter()
-    transcript = transcribe_call(analyzer.transcriber, channels, rep_channel=rep_channel)
-    transcribed = time.perf_counter() - started
-    if not transcript.text:
-        raise NoSpeechError(f"{source}: no speech found on either channel "
-                            f"({transcript.duration:.1f} s of silence or noise); the transcript is empty")
-    result = analyzer.analyze_text(transcript.text, source=source)
-    result.transcript = transcript
-    result.timings.update(decode=decoded, transcribe=transcribed)
-    return result
 
 
 def _is_bleed(channels: np.ndarray, row: int, start: int, end: int) -> bool:

@@ -13,8 +13,8 @@ from typing import Annotated, Optional
 import typer
 
 from debrief import __version__
-from debrief.cliutil import ModelsOpt, PlaybookOpt, cli_errors, describe
-from debrief.errors import EXIT_CODES, DebriefError
+from debrief.cliutil import ModelsOpt, PlaybookOpt, cli_errors
+from debrief.errors import EXIT_CODES, DebriefError, describe
 
 
 class Engine(str, Enum):
@@ -98,7 +98,6 @@ def analyze(
     from rich.console import Console
 
     from debrief import output, paths
-    from debrief.calls import analyze_recording
     from debrief.pipeline import Analyzer
     from debrief.store import keep_result, parse_date
 
@@ -111,7 +110,7 @@ def analyze(
     first_failure = 0
     for index, source in enumerate(inputs):
         try:
-            result = analyze_recording(analyzer, source, rep_channel=rep_channel.value)
+            result = analyzer.analyze(source, rep_channel=rep_channel.value)
             if as_json:
                 typer.echo(json.dumps(output.to_dict(result), ensure_ascii=False))
             else:

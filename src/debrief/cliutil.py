@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from debrief.errors import DebriefError, OutputError
+from debrief.errors import DebriefError, describe
 
 ModelsOpt = Annotated[Optional[Path], typer.Option(
     "--models", help="Folder with playbooks and Whisper models [env: DEBRIEF_MODELS].", show_default=False)]
@@ -21,17 +21,6 @@ def fail(message: str, code: int) -> None:
     """Print one line on standard error and leave with `code`."""
     typer.echo(f"debrief: error: {message}", err=True)
     raise typer.Exit(code)
-
-
-def describe(exc: BaseException) -> tuple[str, int]:
-    """One line and an exit code for any failure: expected ones, a full disk, or a bug."""
-    if isinstance(exc, DebriefError):
-        return str(exc), exc.exit_code
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted", 130
-    if isinstance(exc, OSError):  # a full disk or a closed pipe while writing output
-        return f"{exc.filename or 'output'}: {exc.strerror or exc}", OutputError.exit_code
-    return f"internal error: {type(exc).__name__}: {exc} (set DEBRIEF_DEBUG=1 for details)", 1
 
 
 @contextmanager

@@ -31,17 +31,13 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from debrief.batch import CRASHED, Job, Settings, _load_error, analyzer_for, run_job, usable_cores
-from debrief.cliutil import describe
-from debrief.errors import DebriefError
+from debrief.errors import DebriefError, describe
 
 log = logging.getLogger(__name__)
 
 MODES = ("none", "local", "auto")
 CLIENT = "ray://"
 EXTRA = "pip install 'debrief[cluster]'"
-# Test hook: a worker given a file of this name dies at once, as a decoder crash would. It lets
-# the tests check that such a file ends as one error row; users never set it.
-CRASH_HOOK = "DEBRIEF_TEST_CRASH_FILE"
 
 
 class ClusterError(DebriefError):
@@ -97,8 +93,6 @@ class BatchWorker:
 
     def run(self, job: Job) -> dict:
         """One file's record, as `run_job` makes it."""
-        if os.path.basename(job.path) == os.environ.get(CRASH_HOOK):
-            os._exit(CRASHED)
         return run_job(job, self.settings)
 
 

@@ -415,13 +415,9 @@ class Companion:
         if not text.strip():
             raise NoSpeechError(f"{source}: no speech heard in {seconds:.1f} s; the recording is kept")
         transcript = Transcript(text, segments, "en", seconds, self.analyzer.transcriber.model_name)
-        started = time.perf_counter()
-        findings = asking.with_checks(self.analyzer.classifier.classify(text), checks)
-        classified = time.perf_counter()
-        diagnosis = diagnose(self.analyzer.playbook, findings)
-        return Result(source, transcript, diagnosis, {
-            "decode": 0.0, "transcribe": self._transcribe_seconds,
-            "classify": classified - started, "walk": time.perf_counter() - classified})
+        result = self.analyzer.read(transcript, source, checks)
+        result.timings = {"decode": 0.0, "transcribe": self._transcribe_seconds, **result.timings}
+        return result
 
     def _say(self, text: str, kind: str) -> None:
         self.echo("debrief", text)

@@ -1,4 +1,6 @@
-"""Errors a user can cause, each with the exit code the CLI documents.
+"""Errors a user can cause, each with the exit code the CLI documents, and `describe`, which
+turns any failure into that one line and its code (the CLI, batch, the Ray workers and the web
+desk all report failures through it).
 
 Every error message is one line that names the file (or thing) and the problem.
 """
@@ -63,3 +65,14 @@ EXIT_CODES = {
     OutputError.exit_code: "the result could not be spoken or written",
     EncoderError.exit_code: "the sentence encoder is not installed or its files cannot be read",
 }
+
+
+def describe(exc: BaseException) -> tuple[str, int]:
+    """One line and an exit code for any failure: expected ones, a full disk, or a bug."""
+    if isinstance(exc, DebriefError):
+        return str(exc), exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", 130
+    if isinstance(exc, OSError):  # a full disk or a closed pipe while writing output
+        return f"{exc.filename or 'output'}: {exc.strerror or exc}", OutputError.exit_code
+    return f"internal error: {type(exc).__name__}: {exc} (set DEBRIEF_DEBUG=1 for details)", 1

@@ -6,6 +6,7 @@ audio input (a typed transcript never loads it), so many inputs share one set of
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from debrief.classification import Classifier
 from debrief.errors import InputError, NoSpeechError
 from debrief.playbook import Playbook, load_playbook
 from debrief.transcription import Transcriber, Transcript
-from debrief.walk import Diagnosis, diagnose
+from debrief.walk import Diagnosis, Evidence, diagnose
 
 TEXT_SUFFIXES = (".txt", ".text", ".md")
 STDIN = "-"
@@ -44,19 +45,44 @@ class Analyzer:
         self.transcriber = Transcriber(model, models=models, engine=engine, device=device,
                                        compute_type=compute_type, beam_size=beam_size, cpu_threads=cpu_threads)
 
-    def analyze(self, source: str | Path) -> Result:
-        """Analyze a path: a transcript (.txt, or `-` for standard input) or a recording."""
+    def analyze(self, source: str | Path, *, rep_channel: str = "left") -> Result:
+        """Analyze any input: a transcript (.txt, or `-` for standard input), a mono recording, or
+        a two-channel call recording. The one entry for a file, whoever asks (analyze, batch and
+        its Ray workers, the web desk).
+
+        A call (the rep on one stereo channel, the prospect on the other, `calls.is_call`) is
+        transcribed per channel and labelled `REP:` / `PROSPECT:` (`rep_channel` is the rep's);
+        any other recording is downmixed and transcribed whole.
+
+        Raises:
+          InputError: the file is missing, empty or not audio.
+          NoSpeechError: no speech in it (on any channel), or a transcript with no words.
+        """
         source = str(source)
         if source == STDIN:
             return self.analyze_text(sys.stdin.read(), source=source)
         path = Path(source)
         if path.suffix.lower() in TEXT_SUFFIXES:
             return self.analyze_text(read_transcript(path), source=source)
-        from debrief.audio import decode_audio
+        from debrief.audio import decode_channels
+        from debrief.calls import is_call, transcribe_call
 
         started = time.perf_counter()
-        audio = decode_audio(path)
-        return self.analyze_audio(audio, source=source, decode_seconds=time.perf_counter() - started)
+        channels = decode_channels(path)
+        decoded = time.perf_counter() - started
+        if not is_call(channels):
+            # The mean over channels, as decode_audio gives it: a stereo file of one voice is mono.
+            return self.analyze_audio(channels.mean(axis=0), source=source, decode_seconds=decoded)
+        started = time.perf_counter()
+        transcript = transcribe_call(self.transcriber, channels, rep_channel=rep_channel)
+        transcribed = time.perf_counter() - started
+        if not transcript.text:
+            raise NoSpeechError(f"{source}: no speech found on either channel "
+                                f"({transcript.duration:.1f} s of silence or noise); the transcript is empty")
+        result = self.analyze_text(transcript.text, source=source)
+        result.transcript = transcript
+        result.timings.update(decode=decoded, transcribe=transcribed)
+        return result
 
     def analyze_audio(self, audio: np.ndarray, *, source: str, decode_seconds: float = 0.0) -> Result:
         """Transcribe 16 kHz mono float32 audio, then classify and walk it."""
@@ -66,7 +92,7 @@ class Analyzer:
         if not transcript.text.strip():
             raise NoSpeechError(f"{source}: no speech found ({len(audio) / 16000:.1f} s of silence or noise); "
                                 "the transcript is empty")
-        result = self._walk(transcript, source)
+        result = self.read(transcript, source)
         result.timings = {"decode": decode_seconds, "transcribe": transcribe_seconds, **result.timings}
         return result
 
@@ -74,13 +100,19 @@ class Analyzer:
         """Classify and walk a transcript someone typed or saved."""
         if not text.strip():
             raise NoSpeechError(f"{source}: the transcript has no words")
-        result = self._walk(Transcript.from_text(text), source)
+        result = self.read(Transcript.from_text(text), source)
         result.timings = {"decode": 0.0, "transcribe": 0.0, **result.timings}
         return result
 
-    def _walk(self, transcript: Transcript, source: str) -> Result:
+    def read(self, transcript: Transcript, source: str, answered: tuple[Evidence, ...] = ()) -> Result:
+        """Classify and walk a transcript however it was made (a file, the answers of `listen`).
+
+        `answered`: evidence from the answers to questions the companion asked about a step
+        (`asking.py`), added to what the classifier read."""
         started = time.perf_counter()
         findings = self.classifier.classify(transcript.text, transcript.segment_starts())
+        if answered:
+            findings = dataclasses.replace(findings, evidence=findings.evidence + tuple(answered))
         classified = time.perf_counter()
         diagnosis = diagnose(self.playbook, findings)
         walked = time.perf_counter()

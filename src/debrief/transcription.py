@@ -59,16 +59,19 @@ class Transcript:
     def segment_starts(self) -> tuple[int, ...]:
         """Where each segment after the first begins in `text`: a sentence starts there, whatever
         the punctuation (the classifier reads Whisper's segments as sentences)."""
-        starts, at = [], 0
+        return tuple(offset for offset, _ in self.segment_offsets() if offset > 0)
+
+    def segment_offsets(self) -> list[tuple[int, Segment]]:
+        """Each segment with the character offset where its words begin in `text`, found in order."""
+        found, at = [], 0
         for segment in self.segments:
             piece = segment.text.strip()
-            found = self.text.find(piece, at) if piece else -1
-            if found < 0:
+            offset = self.text.find(piece, at) if piece else -1
+            if offset < 0:
                 continue
-            if found > 0:
-                starts.append(found)
-            at = found + len(piece)
-        return tuple(starts)
+            found.append((offset, segment))
+            at = offset + len(piece)
+        return found
 
     @classmethod
     def from_text(cls, text: str) -> Transcript:

@@ -49,17 +49,13 @@ def spans(result: dict) -> list[Span]:
 
 
 def segment_starts(result: dict) -> list[tuple[int, float]]:
-    """(character offset, seconds) where each of Whisper's segments starts in the transcript,
-    found in order; a typed transcript (no timed segments) has none."""
-    text, starts, at = result.get("transcript", ""), [], 0
-    for segment in result.get("segments", []):
-        words = segment.get("text", "").strip()
-        found = text.find(words, at) if words else -1
-        if found < 0 or segment.get("end", 0) <= 0:
-            continue
-        starts.append((found, float(segment["start"])))
-        at = found + len(words)
-    return starts
+    """(character offset, seconds) where each of Whisper's segments starts in the transcript; a
+    typed transcript (no timed segments) has none."""
+    from debrief.transcription import Segment, Transcript
+
+    segments = [Segment(s["start"], s["end"], s.get("text", "")) for s in result.get("segments", [])]
+    transcript = Transcript(result.get("transcript", ""), segments, "en", 0.0, "")
+    return [(offset, float(segment.start)) for offset, segment in transcript.segment_offsets() if segment.end > 0]
 
 
 def time_at(starts: list[tuple[int, float]], offset: int) -> float | None:

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from debrief import output
-from debrief.cliutil import describe
-from debrief.errors import DebriefError, InputError
+from debrief.errors import DebriefError, InputError, describe
 from debrief.pipeline import Analyzer
 from debrief.store import Store
 from debrief.web.jobs import Job, Jobs
@@ -98,11 +97,9 @@ class Worker:
     def _analyze(self, job: Job, path: Path) -> dict:
         # The same entry as `debrief batch` (stereo calls labelled REP / PROSPECT), so a recording
         # gets the same stored result whichever way it came in: results are keyed by its bytes.
-        from debrief.calls import analyze_recording
-
         self._stage(job, "walking" if path.suffix == ".txt" else "transcribing")
         try:
-            result = analyze_recording(self.analyzer, path, rep_channel=self.rep_channel)
+            result = self.analyzer.analyze(path, rep_channel=self.rep_channel)
         except DebriefError as exc:
             # Name the upload as the coach knows it, not where the desk keeps it.
             raise type(exc)(str(exc).replace(str(path), job.name)) from None
