@@ -38,7 +38,8 @@ import numpy as np  # noqa: E402
 
 from debrief import speech  # noqa: E402
 from debrief.audio import SAMPLE_RATE  # noqa: E402
-from debrief.conversation import Companion, Voice, replayed  # noqa: E402
+from debrief.conversation import Companion, replayed  # noqa: E402
+from debrief.speech import Voice  # noqa: E402
 from debrief.pipeline import Analyzer  # noqa: E402
 from debrief.recording import Limits  # noqa: E402
 

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 from debrief import conversation
-from debrief.conversation import (ASK, BEFORE, FINISH, REASK, REASK_SAME, WHERE, Companion, Voice, after_answer,
-                                  fix_speech, replayed)
+from debrief.conversation import Companion, replayed
+from debrief.guided import ASK, BEFORE, FINISH, REASK, REASK_SAME, TELL_ME, WHERE, after_answer, fix_speech
 from debrief.errors import NoSpeechError
 from debrief.recording import INTERRUPTED, Limits, replay
 from debrief.store import Store
+from debrief.speech import Voice
 from debrief.walk import diagnose
 from voices import answer
 
@@ -135,7 +136,7 @@ def test_a_step_nobody_mentioned_is_asked_about_before_it_is_blamed(analyzer, tm
     answers = [answer(QUIET), answer("Yes, their trucks keep breaking down."), answer("No, I never got to that.")]
     done = companion(analyzer, tmp_path / "said").run(replayed(answers, pace=False), deal="Acme")
     issues, impact = (analyzer.playbook.step(s).check for s in ("second.issues", "second.impact"))
-    assert [t.prompt for t in done.turns] == [conversation.TELL_ME, issues, impact]
+    assert [t.prompt for t in done.turns] == [TELL_ME, issues, impact]
     assert [t.move for t in done.turns[1:]] == ["check second.issues: done", "check second.impact: missed"]
     diagnosis = done.result.diagnosis
     assert (diagnosis.fix.step.id, diagnosis.confirmed) == ("second.impact", True)
@@ -143,7 +144,7 @@ def test_a_step_nobody_mentioned_is_asked_about_before_it_is_blamed(analyzer, tm
         "01-prompt.wav", "02-check.wav", "03-check.wav", "04-fix.wav"]
     with Store() as store:
         [entry] = store.history(deal="Acme")
-    assert [c["prompt"] for c in entry.result["conversation"]] == [conversation.TELL_ME, issues, impact]
+    assert [c["prompt"] for c in entry.result["conversation"]] == [TELL_ME, issues, impact]
     assert entry.result["fix"]["confirmed"] is True
 
 
@@ -197,7 +198,7 @@ def test_nothing_said_is_no_speech_and_the_recording_is_kept(analyzer, tmp_path)
 @pytest.mark.slow
 def test_a_microphone_failing_mid_answer_keeps_the_audio_in_the_history(analyzer, tmp_path):
     from debrief.audio import decode_audio
-    from debrief.recording import DeviceError
+    from debrief.devices import DeviceError
 
     def failing(audio, after):
         for index, block in enumerate(replay(audio, pace=False)):

@@ -14,9 +14,10 @@ import pytest
 
 from conftest import SPEECH
 from debrief.audio import SAMPLE_RATE, decode_audio
-from debrief.recording import (END_OF_INPUT, END_OF_SPEECH, ENTER, MAX_LENGTH, NO_SPEECH, DeviceError, EnterKey,
-                               Limits, RecordingFile, SpeechDetector, StreamResampler, input_device, microphone,
-                               record, replay)
+from debrief.devices import DeviceError, StreamResampler, input_device, microphone
+from debrief.recording import (END_OF_INPUT, END_OF_SPEECH, ENTER, MAX_LENGTH, NO_SPEECH, EnterKey, Limits,
+                               RecordingFile, record, replay)
+from debrief.voice_activity import SpeechDetector
 from voices import answer, seconds
 
 FIRST = "I walked them through the demo and the pricing."

@@ -19,6 +19,7 @@ import numpy as np
 from debrief.errors import InputError
 
 SAMPLE_RATE = 16000
+BLOCK_SECONDS = 0.1
 """The rate Whisper expects, in Hz."""
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".webm", ".aac", ".mp4")

@@ -1,19 +1,17 @@
 """The debrief by voice: prompt, listen, transcribe while the rep talks, walk back, say the one fix.
 
-`Companion` runs the conversation over takes from any block source (`recording.py`): the plain
-debrief (one prompt, one answer), or the guided one, the seed's coaching call: "Where did you end
-up?", then "What happened before that?", and again, until the walk reaches a step that was done
-properly, the rep says that's it, or has nothing to say after one re-ask. What happens after each
-answer is `next_move`, a pure function of the answer and the diagnosis so far; the walk itself
-stays in walk.py. Before the fix is said, a fix on a step nobody mentioned is asked about (rule 6,
-`asking.py`): the playbook's yes-or-no question, up to three times. Everything said is saved as
-one recording in the data folder, as it is said, and its result goes to the history.
+`Companion` holds the conversation over takes from any block source (`recording.py`): the plain
+debrief (one prompt, one answer) or the guided walk (`guided.py`: what is asked, and what happens
+after each answer). Before the fix is said, a fix on a step nobody mentioned is asked about (rule
+6, `asking.py`): the playbook's yes-or-no question, up to three times. Each answer is transcribed
+piece by piece while the rep is still talking; what is said goes through `speech.Voice`.
+Everything said is saved as one recording in the data folder, as it is said, and its result
+(read by `Analyzer.read`, like any transcript) goes to the history.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,46 +20,21 @@ from pathlib import Path
 
 import numpy as np
 
-from debrief import asking, output, speech
+from debrief import asking, output
 from debrief.audio import SAMPLE_RATE
-from debrief.errors import NoSpeechError, OutputError
+from debrief.errors import NoSpeechError
+from debrief.guided import (BEFORE, FINISH, NOTHING_HEARD, REASK, REASK_SAME, TELL_ME, WHERE, Move, after_answer,
+                            fix_speech)
 from debrief.pipeline import Analyzer, Result
-from debrief.playbook import base_name
-from debrief.recording import (INTERRUPTED, EnterKey, Limits, RecordingFile, SpeechDetector, Take,
-                               microphone, record, replay)
+from debrief.devices import microphone
+from debrief.recording import INTERRUPTED, EnterKey, Limits, RecordingFile, Take, record, replay
+from debrief.speech import Voice
 from debrief.store import Store, file_hash, now
 from debrief.transcription import Segment, Transcript
-from debrief.walk import DONE, SILENT, Diagnosis, Evidence, StepStatus, diagnose
+from debrief.voice_activity import SpeechDetector
+from debrief.walk import DONE, Evidence, diagnose
 
 log = logging.getLogger(__name__)
-
-# What is said. Short: the rep is driving.
-TELL_ME = "Tell me about the call, starting with where you ended up."
-WHERE = "Where did you end up?"
-BEFORE = "What happened before that?"
-REASK = {
-    TELL_ME: "Take your time. How did the call end?",
-    WHERE: "Take your time. How did the call end?",
-    BEFORE: "Take your time. What happened just before that?",
-}
-NOTHING_HEARD = "I didn't hear anything. Try me again when you're ready."
-
-# A rep who has nothing more to add, or who doesn't know; matched on Whisper's text, lower case.
-THATS_ALL = re.compile(r"\b(that'?s (it|all|everything)|that (is|was) (it|all)|nothing (else|more|before)"
-                       r"|i'?m done)\b")
-DONT_KNOW = re.compile(r"\b(do ?n[o']?t|can'?t|cannot) (know|remember|recall)\b|\bnot sure\b|\bno idea\b"
-                       r"|\bno clue\b")
-
-ASK, REASK_SAME, FINISH = "ask", "reask", "finish"
-SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
-
-
-@dataclass(frozen=True)
-class Move:
-    """What the guided walk does next: ask the next question back, re-ask the same one, or finish."""
-
-    action: str
-    reason: str
 
 
 @dataclass
@@ -89,122 +62,7 @@ class Debrief:
 # --------------------------------------------------------------------------- the rules (pure)
 
 
-def solid_ground(diagnosis: Diagnosis) -> StepStatus | None:
-    """The step done properly that the walk back has reached, if it has reached one.
-
-    That is the furthest-back step the rep spoke of, when it was done and nothing before it needs
-    fixing (every earlier step is done, implied by later evidence, or optional): the process was
-    on track up to there, so what got it off track is already in what was said.
-    """
-    spoken = [i for i, status in enumerate(diagnosis.steps) if status.status != SILENT]
-    if not spoken or diagnosis.steps[spoken[0]].status != DONE:
-        return None
-    if any(status.needs_fix for status in diagnosis.steps[:spoken[0]]):
-        return None
-    return diagnosis.steps[spoken[0]]
-
-
-def next_move(answer: str, diagnosis: Diagnosis, *, new_evidence: bool, reasked: bool,
-              turns: int, max_turns: int) -> Move:
-    """What the guided walk does after an answer, from the answer and the diagnosis of all answers.
-
-    `new_evidence`: the answer itself showed a step or an outcome. `reasked`: it answered a re-ask.
-    `turns`: answers so far, this one included.
-    """
-    said = plain(answer)
-    if THATS_ALL.search(said):
-        return Move(FINISH, "the rep said that's all")
-    if diagnosis.outcome == "won":
-        return Move(FINISH, "won: nothing to walk back from")
-    if not new_evidence and (not said or DONT_KNOW.search(said)):
-        if reasked:
-            return Move(FINISH, "nothing after a re-ask: going on with what was said")
-        return Move(REASK_SAME, "nothing said" if not said else "the rep didn't know")
-    reached = solid_ground(diagnosis)
-    if reached is not None:
-        return Move(FINISH, f"the walk reached a step done properly: {reached.step.id}")
-    if turns >= max_turns:
-        return Move(FINISH, f"{max_turns} answers: going on with what was said")
-    return Move(ASK, "walking back")
-
-
-def after_answer(analyzer: Analyzer, answers: list[str], answer: str, *, reasked: bool, turns: int,
-                 max_turns: int) -> Move:
-    """`next_move` for the latest `answer`, with `answers` (all of them, in order) read by the classifier."""
-    classifier = analyzer.classifier
-    alone = classifier.classify(answer) if answer.strip() else None
-    new_evidence = alone is not None and (bool(alone.evidence) or alone.outcome != "unknown")
-    # Each answer on its own line: the classifier reads a new line as a new sentence.
-    so_far = diagnose(analyzer.playbook, classifier.classify("\n".join(a for a in answers if a)))
-    return next_move(answer, so_far, new_evidence=new_evidence, reasked=reasked, turns=turns, max_turns=max_turns)
-
-
-def plain(text: str) -> str:
-    """Lower case, straight apostrophes, no punctuation at the ends: how the phrase rules read."""
-    return text.replace("\u2019", "'").lower().strip(" .,!?;:\n\t")
-
-
-def fix_speech(diagnosis: Diagnosis) -> str:
-    """What is said at the end: the step to fix (its base and, in plain words, the step), the advice
-    and the question; an unconfirmed fix is said as one (`output.spoken`)."""
-    fix = diagnosis.fix
-    if fix is None or not diagnosis.confirmed:
-        return output.spoken(diagnosis)
-    return f"The one step to fix is on {base_name(fix.step.base)}: {fix.step.plain}. {output.spoken(diagnosis)}"
-
-
 # --------------------------------------------------------------------------- voice out
-
-
-class Voice:
-    """Says prompts and the fix: on the speaker, into numbered WAV files (`to_dir`), or not at all."""
-
-    def __init__(self, *, to_dir: Path | None = None, speak: bool = True, device: int | str | None = None) -> None:
-        self.to_dir, self.device = to_dir, device
-        self.speaks = speak or to_dir is not None
-        self.count = 0
-        self.ready_at: float | None = None  # perf_counter() when the last thing said was synthesized
-        if to_dir is not None:
-            try:
-                to_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise OutputError(f"cannot write {to_dir}: {exc.strerror or exc}") from None
-        elif speak:
-            from debrief.recording import output_device
-
-            output_device(device)  # fail now, before anyone has talked
-
-    def warm_up(self) -> None:
-        """Load the voice now, so the first prompt is not late."""
-        if self.speaks:
-            try:
-                speech.piper_voice()
-            except OutputError:  # say() falls back to the OS voice, or says why it cannot
-                pass
-
-    def say(self, text: str, kind: str = "prompt") -> None:
-        """Say `text` (blocks until it has been played), or write it as the next numbered WAV.
-
-        Sentence by sentence: the first is heard once it alone is synthesized, not the whole text.
-        """
-        if not self.speaks:
-            return
-        self.count += 1
-        self.ready_at = None
-        pieces: list[np.ndarray] = []
-        rate = 0
-        for sentence in SENTENCE_END.split(text.strip()):
-            if self.to_dir is None:
-                speech.speak(sentence, device=self.device)
-                continue
-            audio, rate = speech.synthesize(sentence)
-            if self.ready_at is None:
-                self.ready_at = time.perf_counter()
-            if pieces:
-                pieces.append(speech.silence(speech.SENTENCE_PAUSE_S, rate))
-            pieces.append(audio)
-        if pieces:
-            speech.write_wav(self.to_dir / f"{self.count:02d}-{kind}.wav", np.concatenate(pieces), rate)
 
 
 # --------------------------------------------------------------------------- transcribing as it comes

@@ -1,18 +1,18 @@
-"""Audio in, live: blocks of samples from a microphone or a replayed file, saved as they arrive.
+"""Recording a take: blocks of samples from a source, saved as they arrive, until the answer ends.
 
 One code path whatever the source. A source is an iterator of float32 16 kHz mono blocks: the
-microphone's (`microphone`) or a decoded file cut into the same blocks, at real-time pace or as
-fast as possible (`replay`). `record` writes every block to the recording file in the data folder
-before anything else looks at it, so nothing said is lost, and stops at the end of speech (the
-Silero VAD that faster-whisper ships, with a configurable trailing silence), on Enter, on Ctrl-C
-(keeping what was said), at a maximum length, when nobody starts talking, or when the source ends.
+microphone's (`devices.microphone`) or a decoded file cut into the same blocks, at real-time
+pace or as fast as possible (`replay`). `record` writes every block to the recording file in the
+data folder (`RecordingFile`, a WAV that is valid after every block) before anything else looks
+at it, so nothing said is lost, and stops at the end of speech (`voice_activity.SpeechDetector`,
+with a configurable trailing silence), on Enter (`EnterKey`), on Ctrl-C (keeping what was said),
+at a maximum length, when nobody starts talking, or when the source ends.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
 import sys
 import threading
 import time
@@ -25,16 +25,15 @@ from pathlib import Path
 import numpy as np
 
 from debrief import paths
-from debrief.audio import SAMPLE_RATE
-from debrief.errors import InputError, OutputError
+from debrief.audio import BLOCK_SECONDS, SAMPLE_RATE
+from debrief.devices import DeviceError
+from debrief.errors import OutputError
 from debrief.speech import to_pcm16
+from debrief.voice_activity import SpeechDetector
 
 log = logging.getLogger(__name__)
 
-BLOCK_SECONDS = 0.1
 """What a source delivers at a time: a microphone callback's worth, and a replay's block."""
-WINDOW = 512  # samples the Silero model judges at once (32 ms at 16 kHz)
-CONTEXT = 64  # samples of the previous window the model sees with each window
 RECORDINGS = "recordings"  # the folder, in the data folder, that holds what was recorded
 
 # Why a take stopped.
@@ -44,12 +43,6 @@ INTERRUPTED = "interrupted"
 MAX_LENGTH = "max length"
 NO_SPEECH = "no speech"
 END_OF_INPUT = "end of input"
-
-NO_MICROPHONE_HINT = "pick one with --device (see: debrief devices), or replay a file with --input FILE"
-
-
-class DeviceError(InputError):
-    """The microphone is missing, cannot be opened, or stopped delivering audio (exit code 3)."""
 
 
 @dataclass(frozen=True)
@@ -78,87 +71,6 @@ class Take:
 
 
 # --------------------------------------------------------------------------- end of speech
-
-
-class SpeechDetector:
-    """Streaming voice-activity detection: has speech started, where are the pauses, has it ended.
-
-    Silero (the v6 model faster-whisper ships) judges each 32 ms window. Its LSTM state and the 64
-    samples of context are carried from block to block, so blocks of any size give exactly the
-    probabilities of faster-whisper's whole-file pass. As in faster-whisper, a window at or above
-    `threshold` is speech, silence starts at the first window below `threshold - 0.15` and only a
-    speech window ends it: a breath or a soft consonant does not restart the count.
-
-    It also marks `cuts`: places where what was said since the last cut can be transcribed on its
-    own while the rep goes on talking. A cut falls in a pause after speech: a short one (`pause`)
-    once the piece is `piece` seconds long, a longer one (`long_pause`) whatever its length, so the
-    last words are usually transcribed before the trailing silence has run out.
-    """
-
-    def __init__(self, trailing_silence: float = 2.5, *, threshold: float = 0.5, min_speech: float = 0.25,
-                 pause: float = 0.3, long_pause: float = 1.0, piece: float = 4.0) -> None:
-        from faster_whisper.vad import get_vad_model
-
-        self._session = get_vad_model().session
-        self.threshold = threshold
-        self.neg_threshold = max(threshold - 0.15, 0.01)
-        self.trailing = int(trailing_silence * SAMPLE_RATE)
-        self.min_speech = int(min_speech * SAMPLE_RATE)  # a click or a cough does not start a take
-        self.pause, self.long_pause = int(pause * SAMPLE_RATE), int(long_pause * SAMPLE_RATE)
-        self.piece = int(piece * SAMPLE_RATE)
-        self._h = np.zeros((1, 1, 128), np.float32)
-        self._c = np.zeros((1, 1, 128), np.float32)
-        self._context = np.zeros(CONTEXT, np.float32)
-        self._pending = np.zeros(0, np.float32)
-        self._silence_from: int | None = None
-        self.position = 0  # samples judged so far
-        self.speech_samples = 0
-        self.speech_end: int | None = None  # where the last speech window ended, in samples
-        self.cuts: list[int] = []  # positions (in samples) where a piece ends
-
-    @property
-    def started(self) -> bool:
-        return self.speech_samples >= self.min_speech
-
-    @property
-    def silence(self) -> int:
-        """Samples of silence since the last speech (0 while speaking or before any speech)."""
-        return 0 if self._silence_from is None else self.position - self._silence_from
-
-    @property
-    def ended(self) -> bool:
-        return self.started and self.silence >= self.trailing
-
-    def feed(self, block: np.ndarray) -> None:
-        """Judge the whole windows in `block` (plus what was left over from the last one)."""
-        audio = np.concatenate([self._pending, np.asarray(block, np.float32)])
-        whole = len(audio) // WINDOW * WINDOW
-        self._pending = audio[whole:]
-        if whole:
-            for probability in self._probabilities(audio[:whole]):
-                self._step(float(probability))
-
-    def _probabilities(self, audio: np.ndarray) -> np.ndarray:
-        windows = audio.reshape(-1, WINDOW)
-        context = np.vstack([self._context[None], windows[:-1, -CONTEXT:]])
-        out, self._h, self._c = self._session.run(
-            None, {"input": np.concatenate([context, windows], axis=1), "h": self._h, "c": self._c})
-        self._context = windows[-1, -CONTEXT:].copy()
-        return out.reshape(-1)
-
-    def _step(self, probability: float) -> None:
-        self.position += WINDOW
-        if probability >= self.threshold:
-            self.speech_samples += WINDOW
-            self.speech_end = self.position
-            self._silence_from = None
-        elif probability < self.neg_threshold and self.speech_end is not None and self._silence_from is None:
-            self._silence_from = self.position - WINDOW
-        last_cut = self.cuts[-1] if self.cuts else 0
-        if self.started and self._silence_from is not None and self.speech_end > last_cut:
-            long_enough = self._silence_from - last_cut >= self.piece
-            if self.silence >= (self.pause if long_enough else self.long_pause):
-                self.cuts.append(self.position)
 
 
 # --------------------------------------------------------------------------- where it is saved
@@ -363,156 +275,6 @@ def replay(audio: np.ndarray, *, pace: bool = True, block_seconds: float = BLOCK
         yield audio[at:at + size]
 
 
-def microphone(device: int | str | None = None, *, block_seconds: float = BLOCK_SECONDS,
-               timeout: float = 2.0) -> Iterator[np.ndarray]:
-    """Blocks from an input device (default: the system's), open while iterated, closed after.
-
-    A device that does not take 16 kHz is opened at its own rate and resampled as it goes.
-
-    Raises:
-      DeviceError: no PortAudio, no such device, it cannot be opened, or it stops delivering
-        audio for `timeout` seconds (unplugged, taken by another program).
-    """
-    sd = sounddevice()
-    info = input_device(device)
-    name = info["name"]
-    rate = SAMPLE_RATE
-    try:
-        sd.check_input_settings(device=device, channels=1, dtype="float32", samplerate=SAMPLE_RATE)
-    except (sd.PortAudioError, ValueError):
-        rate = int(info["default_samplerate"])
-    resample = StreamResampler(rate) if rate != SAMPLE_RATE else None
-    blocks: queue.Queue = queue.Queue()
-
-    def callback(indata, frames, time_info, status) -> None:  # on PortAudio's thread: be quick
-        if status:
-            log.debug("microphone: %s", status)
-        blocks.put(indata[:, 0].copy())
-
-    try:
-        stream = sd.InputStream(device=device, channels=1, samplerate=rate, dtype="float32",
-                                blocksize=int(rate * block_seconds), callback=callback)
-    except (sd.PortAudioError, ValueError) as exc:
-        raise DeviceError(f"microphone {name!r}: cannot open it ({_one_line(exc)})") from None
-    try:
-        with stream:
-            while True:
-                try:
-                    block = blocks.get(timeout=timeout)
-                except queue.Empty:
-                    raise DeviceError(f"microphone {name!r}: stopped delivering audio") from None
-                yield resample(block) if resample else block
-    except sd.PortAudioError as exc:
-        raise DeviceError(f"microphone {name!r}: failed ({_one_line(exc)})") from None
-
-
-class StreamResampler:
-    """Streaming resampling to 16 kHz: one libswresample context, so block edges leave no seams."""
-
-    def __init__(self, rate: int) -> None:
-        import av
-
-        self.rate = rate
-        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-
-    def __call__(self, block: np.ndarray) -> np.ndarray:
-        import av
-
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block, np.float32).reshape(1, -1),
-                                           format="flt", layout="mono")
-        frame.sample_rate = self.rate
-        out = [f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)]
-        return np.concatenate(out) if out else np.zeros(0, np.float32)
-
-
 # --------------------------------------------------------------------------- devices
 
 
-def sounddevice(what: str = "microphone"):
-    """The sounddevice module, or a DeviceError naming `what` when PortAudio or sounddevice is missing."""
-    try:
-        import sounddevice as sd
-    except OSError:  # "PortAudio library not found"
-        raise DeviceError(f"{what}: PortAudio is not installed (install libportaudio2), "
-                          "or replay a file with --input FILE") from None
-    except ImportError:
-        raise DeviceError(f"{what}: sounddevice is not installed (pip install sounddevice)") from None
-    return sd
-
-
-def input_device(device: int | str | None = None) -> dict:
-    """The input device `device` (default: the system's) as sounddevice describes it.
-
-    Raises:
-      DeviceError: there is none, or it has no input channels.
-    """
-    sd = sounddevice()
-    try:
-        info = sd.query_devices(device, kind="input")
-    except (sd.PortAudioError, ValueError):
-        info = None
-    if not info or info.get("max_input_channels", 0) < 1:
-        which = "no input device found" if device is None else f"no input device {device!r}"
-        raise DeviceError(f"microphone: {which}; {NO_MICROPHONE_HINT}")
-    return info
-
-
-def output_device(device: int | str | None = None) -> dict:
-    """The output device `device` (default: the system's), or an OutputError saying how to do without."""
-    try:
-        sd = sounddevice()
-    except DeviceError:
-        raise OutputError("cannot play audio: PortAudio is not installed (install libportaudio2, "
-                          "or use --speak-to DIR, or --no-speak)") from None
-    try:
-        info = sd.query_devices(device, kind="output")
-    except (sd.PortAudioError, ValueError):
-        info = None
-    if not info or info.get("max_output_channels", 0) < 1:
-        which = "no output device" if device is None else f"no output device {device!r}"
-        raise OutputError(f"cannot play audio: {which} (use --speak-to DIR, or --no-speak)")
-    return info
-
-
-@dataclass(frozen=True)
-class Device:
-    index: int
-    name: str
-    api: str
-    inputs: int
-    outputs: int
-    rate: float
-    default_input: bool
-    default_output: bool
-
-
-def devices() -> list[Device]:
-    """Every audio device PortAudio sees, with which are the defaults (an empty list when none)."""
-    sd = sounddevice("audio devices")
-    try:
-        found = sd.query_devices()
-        apis = [api["name"] for api in sd.query_hostapis()]
-        default_in, default_out = (_default_index(sd, kind) for kind in ("input", "output"))
-    except sd.PortAudioError as exc:
-        raise DeviceError(f"audio devices: cannot list them ({_one_line(exc)})") from None
-    return [Device(d["index"], d["name"], apis[d["hostapi"]] if d["hostapi"] < len(apis) else "?",
-                   d["max_input_channels"], d["max_output_channels"], d["default_samplerate"],
-                   d["index"] == default_in, d["index"] == default_out) for d in found]
-
-
-def _default_index(sd, kind: str) -> int | None:
-    try:
-        return sd.query_devices(kind=kind)["index"]
-    except (sd.PortAudioError, ValueError):
-        return None
-
-
-def parse_device(value: str | None) -> int | str | None:
-    """A --device value: a number is a device index, anything else part of a device name."""
-    if value is None or not value.strip():
-        return None
-    return int(value) if value.strip().isdigit() else value
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

@@ -16,8 +16,10 @@ import functools
 import io
 import logging
 import os
+import re
 import secrets
 import tempfile
+import time
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -315,3 +317,57 @@ def _fit_device_rate(sd, device, audio: np.ndarray, sample_rate: int) -> tuple[n
         device_rate = int(sd.query_devices(device, kind="output")["default_samplerate"])
         log.debug("device does not take %d Hz, resampling to %d Hz", sample_rate, device_rate)
         return resample(audio, sample_rate, device_rate), device_rate
+
+
+# --------------------------------------------------------------------------- saying it
+
+SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
+class Voice:
+    """Says prompts and the fix: on the speaker, into numbered WAV files (`to_dir`), or not at all."""
+
+    def __init__(self, *, to_dir: Path | None = None, speak: bool = True, device: int | str | None = None) -> None:
+        self.to_dir, self.device = to_dir, device
+        self.speaks = speak or to_dir is not None
+        self.count = 0
+        self.ready_at: float | None = None  # perf_counter() when the last thing said was synthesized
+        if to_dir is not None:
+            try:
+                to_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputError(f"cannot write {to_dir}: {exc.strerror or exc}") from None
+        elif speak:
+            from debrief.devices import output_device
+
+            output_device(device)  # fail now, before anyone has talked
+
+    def warm_up(self) -> None:
+        """Load the voice now, so the first prompt is not late."""
+        if self.speaks:
+            try:
+                piper_voice()
+            except OutputError:  # say() falls back to the OS voice, or says why it cannot
+                pass
+
+    def say(self, text: str, kind: str = "prompt") -> None:
+        """Say `text` (blocks until it has been played), or write it as the next numbered WAV.
+
+        Sentence by sentence: the first is heard once it alone is synthesized, not the whole text.
+        """
+        if not self.speaks:
+            return
+        self.count += 1
+        self.ready_at = None
+        pieces: list[np.ndarray] = []
+        rate = 0
+        for sentence in SENTENCE_END.split(text.strip()):
+            if self.to_dir is None:
+                speak(sentence, device=self.device)
+                continue
+            audio, rate = synthesize(sentence)
+            if self.ready_at is None:
+                self.ready_at = time.perf_counter()
+            if pieces:
+                pieces.append(silence(SENTENCE_PAUSE_S, rate))
+            pieces.append(audio)
+        if pieces:
+            write_wav(self.to_dir / f"{self.count:02d}-{kind}.wav", np.concatenate(pieces), rate)

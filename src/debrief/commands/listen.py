@@ -68,7 +68,9 @@ def listen(
     from debrief import conversation, paths
     from debrief.audio import decode_audio
     from debrief.pipeline import Analyzer
-    from debrief.recording import EnterKey, Limits, input_device, parse_device
+    from debrief.devices import input_device, parse_device
+    from debrief.recording import EnterKey, Limits
+    from debrief.speech import Voice
 
     from debrief.transcription import DEVICES
 
@@ -84,7 +86,7 @@ def listen(
         audios = [decode_audio(path) for path in inputs or ()]
         if not audios:
             input_device(microphone)
-        voice = conversation.Voice(to_dir=speak_to, speak=speak, device=parse_device(output_device))
+        voice = Voice(to_dir=speak_to, speak=speak, device=parse_device(output_device))
         analyzer = Analyzer(paths.playbook_dir(playbook, models), model=model, models=models, beam_size=beam_size,
                             device=device or "auto")
         companion = conversation.Companion(
@@ -111,10 +113,10 @@ def _echo(who: str, text: str) -> None:
 def devices(
     as_json: Annotated[bool, typer.Option("--json", help="Print the devices as a JSON list.")] = False,
 ) -> None:
-    """List the microphones and speakers this machine has, for --device and --output-device."""
+    """List the microphones and speakers this machine has, for --microphone and --output-device."""
     from dataclasses import asdict
 
-    from debrief.recording import devices as list_devices
+    from debrief.devices import devices as list_devices
 
     with cli_errors():
         found = list_devices()
