@@ -149,7 +149,7 @@ class Classifier:
                 k = max(outcome_columns, key=lambda i: row[i])
                 if row[k] >= settings.outcome_threshold:
                     weight = row[k] * (1 + settings.outcome_position * unit.start / length)
-                    outcomes.append((weight, Evidence(classes[k], "done", unit.text, unit.start, unit.end, speaker)))
+                    outcomes.append((weight, unit, Evidence(classes[k], "done", unit.text, unit.start, unit.end, speaker)))
             if unit.answered:  # a question is read together with its answer (the pair unit)
                 continue
             best, runner_up = row.argsort()[::-1][:2]
@@ -170,7 +170,14 @@ class Classifier:
         kept = [e for u, e in steps if not u.clause or not any(
             w.start <= u.start and u.end <= w.end and f.label == e.label for w, f in whole)]
         unique = tuple({(e.label, e.polarity, e.start): e for e in kept}.values())
-        said = max(outcomes, key=lambda o: o[0])[1] if outcomes else None
+        said = None
+        if outcomes:
+            _, unit, said = max(outcomes, key=lambda o: o[0])
+            # Said in a clause ("..., and get back to me"): the quote is the sentence that holds it.
+            holder = next((u for u in doc._.get(UNITS) if not u.clause and not u.pair
+                           and u.start <= unit.start and unit.end <= u.end), None) if unit.clause else None
+            if holder is not None:
+                said = dataclasses.replace(said, text=holder.text, start=holder.start, end=holder.end)
         return unique, said
 
 
