@@ -71,7 +71,7 @@ class Settings:
     threshold: float = 0.25         # a step done
     missed_threshold: float = 0.4   # a step missed: a false miss early on moves the fix, so it asks more
     margin: float = 0.05            # the best label over the runner-up
-    outcome_threshold: float = 0.15
+    outcome_threshold: float = 0.12
     outcome_position: float = 1.0   # an outcome said at the very end weighs (1 + this) times one said first
     clause_threshold: float = 0.5   # a clause read on its own beside its sentence: it adds to what the sentence says
 
