@@ -241,3 +241,26 @@ def test_analyze_keeps_every_result_in_the_history(tmp_path):
 
 def test_a_date_that_is_no_date_is_refused():
     assert_one_line_error(run("analyze", STALLED, "--date", "30/11/2026"), 2, "--date", "YYYY-MM-DD")
+
+
+def test_analyze_history_prep_and_report_keep_hello_apart(tmp_path):
+    # Every debrief kept by analyze reaches history, prep --deal and report; "hello" is not
+    # enough to coach in each of them, and counts in no statistic.
+    home = {"DEBRIEF_HOME": str(tmp_path / "kept")}
+    hello = tmp_path / "hello.txt"
+    hello.write_text("hello")
+    assert run("analyze", STALLED, "--rep", "dana", "--deal", "Acme", "--date", "2026-11-02", env=home).returncode == 0
+    said = run("analyze", hello, "--rep", "dana", "--deal", "Acme", "--date", "2026-11-03", "--json", env=home)
+    assert said.returncode == 0 and json.loads(said.stdout)["status"] == "not_enough"
+
+    entries = [json.loads(line) for line in run("history", "--json", env=home).stdout.splitlines()]
+    assert [(e["file"], e["diagnosis"]) for e in entries] == [("stalled-after-demo.txt", "fix"), ("hello.txt", "not_enough")]
+    assert run("history", env=home).stdout.splitlines()[1].endswith("not enough to coach")
+
+    prep = json.loads(run("prep", "--deal", "Acme", "--json", env=home).stdout)
+    assert len(prep["sources"]) == 2 and prep["outcome"] == "stalled"  # the hello adds nothing to it
+
+    report = run("report", env=home)
+    [row] = [" ".join(line.split()) for line in report.stdout.splitlines() if line.strip().startswith("dana")]
+    # calls 1, failed 0, not enough 1, the fix of the one call that counts
+    assert row.startswith("dana 1 0 1 what the problem costs them (1)"), row

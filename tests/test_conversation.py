@@ -13,6 +13,7 @@ import pytest
 from debrief import conversation
 from debrief.conversation import Companion, replayed
 from debrief.guided import ASK, BEFORE, FINISH, REASK, REASK_SAME, TELL_ME, WHERE, after_answer, fix_speech
+from debrief.audio import decode_audio
 from debrief.errors import NoSpeechError
 from debrief.recording import INTERRUPTED, Limits, replay
 from debrief.store import Store
@@ -146,6 +147,30 @@ def test_a_step_nobody_mentioned_is_asked_about_before_it_is_blamed(analyzer, tm
         [entry] = store.history(deal="Acme")
     assert [c["prompt"] for c in entry.result["conversation"]] == [TELL_ME, issues, impact]
     assert entry.result["fix"]["confirmed"] is True
+
+
+@pytest.mark.slow
+def test_a_guided_walk_asks_about_a_silent_step_hears_yes_walks_on_and_confirms_the_no(analyzer, tmp_path):
+    # Six answers: three steps back and "that's it"; the walk lands on a step nobody mentioned
+    # (their problem), asks, hears yes, walks on to what it costs them, asks, hears no.
+    answers = ["They went quiet after the demo.", "Before that, I never asked about their budget.",
+               "Before that, the owner told me he signs off on anything like this himself.", "That's it.",
+               "Yes, their trucks keep breaking down.", "No, I never asked."]
+    done = companion(analyzer, tmp_path / "said").run(replayed([answer(a) for a in answers], pace=False),
+                                                       guided=True)
+    issues, impact = (analyzer.playbook.step(s).check for s in ("second.issues", "second.impact"))
+    assert [t.prompt for t in done.turns] == [WHERE, BEFORE, BEFORE, BEFORE, issues, impact]
+    assert [t.move for t in done.turns[4:]] == ["check second.issues: done", "check second.impact: missed"]
+    diagnosis = done.result.diagnosis
+    assert (diagnosis.fix.step.id, diagnosis.confirmed) == ("second.impact", True)
+
+    # What was said, transcribed back with the real model.
+    said = sorted((tmp_path / "said").iterdir())
+    assert [f.name for f in said] == ["01-prompt.wav", "02-prompt.wav", "03-prompt.wav", "04-prompt.wav",
+                                      "05-check.wav", "06-check.wav", "07-fix.wav"]
+    heard = [analyzer.transcriber.transcribe(decode_audio(f)).text.lower() for f in said]
+    assert "their problem" in heard[4] and "costing them" in heard[5], heard
+    assert "second base" in heard[6] and "problem costs them" in heard[6], heard
 
 
 @pytest.mark.slow

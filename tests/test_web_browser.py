@@ -114,6 +114,26 @@ def test_upload_a_recording_and_find_the_step_to_fix(browser):
         browser.save_screenshot(str(ARTIFACTS / "web-upload.png"))
         browser.find_element(By.LINK_TEXT, "Team").click()
         assert browser.title.startswith("Team")
-        assert browser.find_elements(By.CSS_SELECTOR, ".team-chart rect.fixes")
+        bars = browser.find_elements(By.CSS_SELECTOR, ".team-chart rect.fixes")
+        assert [(b.get_attribute("data-base"), b.get_attribute("data-count")) for b in bars] == [("second", "1")]
+        assert "what the problem costs them (1)" in browser.find_element(By.ID, "team").text
         browser.save_screenshot(str(ARTIFACTS / "web-team.png"))
+        for page, title in (("Calls", "Calls"), ("Reps", "Reps"), ("Upload", "Upload")):  # on every page
+            browser.find_element(By.LINK_TEXT, page).click()
+            assert browser.title.startswith(title)
+        assert "stalled-after-demo.wav" in browser.find_element(By.ID, "recent-title").find_element(By.XPATH, "..").text
+
+        # A refused upload leaves the form as it was typed: the script shows the error in the list
+        # and the page stays; the plain form (tests/test_web.py) gets them back from the server.
+        bad = ARTIFACTS / "not-audio.wav"
+        bad.write_bytes(b"RIFF\0\0\0\0WAVE" + bytes(range(256)))
+        browser.find_element(By.ID, "rep").send_keys("lee")
+        browser.find_element(By.ID, "deal").send_keys("globex")
+        browser.find_element(By.ID, "files").send_keys(str(bad))
+        browser.find_element(By.CSS_SELECTOR, "#upload button[type=submit]").click()
+        refused = WebDriverWait(browser, 30).until(until.presence_of_element_located((By.CSS_SELECTOR, "#upload-list li.error")))
+        assert "not-audio.wav" in refused.text
+        assert browser.find_element(By.ID, "rep").get_attribute("value") == "lee"
+        assert browser.find_element(By.ID, "deal").get_attribute("value") == "globex"
+        bad.unlink()
     assert (ARTIFACTS / "web-result.png").stat().st_size > 10_000
