@@ -3,6 +3,8 @@
 Decoding runs in-process with PyAV, which bundles the FFmpeg libraries, so no system
 `ffmpeg` is needed. Every failure a user can cause (missing, empty, not audio...) is
 raised as `InputError` with a one-line message that names the file.
+
+Touches: the input file (read only). No models, no network.
 """
 
 from __future__ import annotations

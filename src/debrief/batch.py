@@ -11,6 +11,8 @@ Three parts, kept apart so that another scheduler (a cluster) can replace the mi
   `local_pool`, worker processes on this machine), and commits each result as it arrives in one
   transaction, so a kill loses nothing that finished and leaves no half-written rows. It reports
   progress as `Event`s; drawing them is the CLI's job.
+
+Touches: the input files (read only), the history store, the output file (`--out`), worker processes.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ transcribed on its own, and the turns are merged by time into a transcript of `R
 `Analyzer.analyze` (pipeline.py) is the entry for any file: it asks `is_call` and, for a call,
 `transcribe_call`. A mono recording, or a "stereo" file whose channels carry the same voices (a
 mono recording saved as stereo, a stereo microphone), is downmixed and left unlabelled.
+
+Touches: nothing but the audio it is given and the Transcriber it is handed.
 """
 
 from __future__ import annotations

@@ -27,6 +27,8 @@ patterns were not tuned on (the README has the figures), so the patterns count t
 A pattern's `id` says whether a match shows its step done or missed; NegEx turns a negated "done"
 match ("I never asked what it cost them") into a miss. Outcome matches that are negated ("they
 didn't say no") are dropped.
+
+Touches: nothing but the playbook and the reader it is given (the reader's cache is reader.py's).
 """
 
 from __future__ import annotations

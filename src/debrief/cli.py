@@ -1,4 +1,7 @@
-"""The command line: thin commands that call the library and turn its errors into one line."""
+"""The command line: thin commands that call the library and turn its errors into one line.
+
+Touches: what its commands touch; it adds no state of its own.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""What every command shares: one-line errors with their exit codes, and the common options."""
+"""What every command shares: one-line errors with their exit codes, and the common options.
+
+Touches: standard error and the exit code only.
+"""
 
 from __future__ import annotations
 

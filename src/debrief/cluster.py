@@ -21,6 +21,8 @@ only and sends no usage statistics; `auto` joins the cluster this runs in (a Ray
 the work of a client that stays disconnected for 30 s.
 
 Ray is the optional extra `debrief[cluster]`, imported only here.
+
+Touches: Ray (a local cluster it starts, or the one it joins); results come back to the driver, which alone writes the history.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ after each answer). Before the fix is said, a fix on a step nobody mentioned is 
 piece by piece while the rep is still talking; what is said goes through `speech.Voice`.
 Everything said is saved as one recording in the data folder, as it is said, and its result
 (read by `Analyzer.read`, like any transcript) goes to the history.
+
+Touches: the microphone or the replayed files, the speaker or the `--speak-to` folder, the recordings folder and the history store.
 """
 
 from __future__ import annotations

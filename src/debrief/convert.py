@@ -14,6 +14,8 @@ CTranslate2's `model.bin` (version 6, little-endian), as `ctranslate2.specs.Mode
 
 A string is a u16 length that counts a trailing NUL, then its bytes. An int8 weight comes with
 `<name>_scale`, one float per output row: the value is stored / scale.
+
+Touches: the packaged or given CTranslate2 model (read only) and `<models>/whisper/<name>/` (written through a temporary folder).
 """
 
 from __future__ import annotations

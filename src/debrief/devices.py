@@ -2,6 +2,8 @@
 devices`), finding the one a user named (`--microphone`, `--output-device`), and the microphone as
 a source of 16 kHz mono blocks (`microphone`). The only module that talks to PortAudio
 (sounddevice); a machine without it, or without a device, gets a one-line `DeviceError`.
+
+Touches: PortAudio through sounddevice; nothing on disk.
 """
 
 from __future__ import annotations

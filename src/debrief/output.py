@@ -1,4 +1,7 @@
-"""The last stage: what is shown, printed as JSON, or said aloud."""
+"""The last stage: what is shown, printed as JSON, or said aloud.
+
+Touches: the console it is given; nothing on disk.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""One place that resolves where models and user data live."""
+"""One place that resolves where models and user data live.
+
+Touches: the environment and the folders it names (created when asked for).
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 `Analyzer` loads the playbook and the classifier once, and the Whisper model once, on the first
 audio input (a typed transcript never loads it), so many inputs share one set of models.
+
+Touches: the input file or standard input (read only), and the models it loads once.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ A playbook folder holds `playbook.toml` (bases, steps, advice, questions), `patt
 sentences and turns that the learned reader is trained on) and, optionally, `negation.toml` (the
 cue words that turn "I asked about budget" into "I never asked about budget").
 Every problem is reported as one line naming the file, the line and what is wrong.
+
+Touches: the playbook folder (read only).
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ there is nothing to close on, and `Prep.no_close` says so.
 
 Pure: the evidence of earlier debriefs and notes in (as the classifier's `Findings`, oldest
 first), a `Prep` out, by the same walk rules as a debrief.
+
+Touches: nothing: findings in, a Prep out.
 """
 
 from __future__ import annotations

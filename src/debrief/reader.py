@@ -9,6 +9,8 @@ scikit-learn is imported to train. The head and the examples' vectors are derive
 cache folder, keyed by the hashes of the examples, the encoder and this module's feature version:
 built when missing or stale, and rebuilt (never trusted) when they cannot be read back whole.
 This module reads the playbook's examples and the cache folder; it knows nothing of transcripts.
+
+Touches: the cache folder (`$DEBRIEF_CACHE`): the trained head and the example vectors, written whole or not at all.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ data folder (`RecordingFile`, a WAV that is valid after every block) before anyt
 at it, so nothing said is lost, and stops at the end of speech (`voice_activity.SpeechDetector`,
 with a configurable trailing silence), on Enter (`EnterKey`), on Ctrl-C (keeping what was said),
 at a maximum length, when nobody starts talking, or when the source ends.
+
+Touches: the recordings folder in the data folder (the WAV being written) and, for Enter, the terminal.
 """
 
 from __future__ import annotations

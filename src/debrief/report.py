@@ -12,6 +12,8 @@ For each rep, over their analyzed calls in time order:
 
 `build_report` is pure (history entries in, `RepReport`s out); `render` draws a terminal table
 and `to_html` a page with a bar chart per rep as inline SVG (no scripts, opens anywhere).
+
+Touches: the HTML file it is asked to write (through a temporary file and a rename).
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ Two engines:
 
 ``auto`` uses piper and falls back to pyttsx3 when piper cannot be used. Every failure a
 user can cause surfaces as an :class:`~debrief.errors.OutputError` with a one-line message.
+
+Touches: the Piper voice package (read only), the speaker, and the WAV files it is asked to write.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ One file in the data folder (`$DEBRIEF_HOME` or the user data dir), in WAL mode 
 the same recording analyzed twice is stored once. Every write is one committed transaction, so a
 kill leaves whole rows or none. The schema has a version, and `MIGRATIONS` brings an older file
 up to date when it is opened.
+
+Touches: the SQLite file in the data folder, and the input file when it hashes one.
 """
 
 from __future__ import annotations

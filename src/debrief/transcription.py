@@ -6,6 +6,8 @@ Two engines run the same models behind one interface and give the same `Transcri
   "openai" - openai-whisper on torch, the optional extra `debrief[openai]`.
 Where each model is found (the packaged `tiny.en`, `<models>/whisper/<name>/`, a path, an
 imported openai-whisper checkpoint) is `whisper_models.py`'s job; this module loads and runs it.
+
+Touches: the model files (read only) and the CPU or GPU; the network only for a hub model when not offline.
 """
 
 from __future__ import annotations
