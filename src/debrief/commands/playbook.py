@@ -1,4 +1,4 @@
-"""`debrief playbook train|check`: the learned reader of a playbook, built from its examples."""
+"""`debrief playbook train`: the learned reader of a playbook, built from its examples."""
 
 from __future__ import annotations
 
