@@ -60,6 +60,17 @@ def to_dict(result: Result) -> dict:
     }
 
 
+def fix_words(result: dict) -> str:
+    """A saved result's fix in a few plain words, for lists of calls: "who decides",
+    "what their problem is (unconfirmed)", "nothing to fix", "not enough to coach"."""
+    if result.get("status") == "not_enough":
+        return "not enough to coach"
+    fix = result.get("fix")
+    if not fix:
+        return "nothing to fix"
+    return (fix.get("topic") or fix["step"]) + ("" if fix.get("confirmed", True) else " (unconfirmed)")
+
+
 def error_dict(source: str, message: str, exit_code: int) -> dict:
     """The JSON object for an input that could not be analyzed."""
     return {"source": source, "error": message, "exit_code": exit_code}

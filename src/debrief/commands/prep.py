@@ -145,17 +145,16 @@ def _history_row(e) -> dict:
     words = len(result["transcript"].split()) if result.get("transcript") else None
     length = f"{e.duration / 60:.1f} min" if e.duration else f"{words} word{'s' * (words != 1)}" if words is not None else "?"
     diagnosis = result.get("status") or ("fix" if e.fix else "nothing_to_fix" if e.status == "done" else None)
-    fix = result.get("fix") or {}
     if e.status == "error":
         said = f"error: {e.error}"
     elif e.status != "done":
         said = "not analyzed"
     elif diagnosis == "not_enough":
         said = "not enough to coach"
-    elif fix:
-        said = f"{(e.outcome or 'unknown').replace('_', ' ')}; fix: {fix.get('topic') or fix['step']}" + (
-            "" if fix.get("confirmed", True) else " (unconfirmed)")
     else:
-        said = f"{(e.outcome or 'unknown').replace('_', ' ')}; nothing to fix"
+        from debrief.output import fix_words
+
+        fix = result.get("fix") or ({"step": e.fix} if e.fix else None)
+        said = f"{(e.outcome or 'unknown').replace('_', ' ')}; " + (f"fix: {fix_words({'fix': fix})}" if fix else "nothing to fix")
     return {"date": (e.recorded_at or e.added_at or "?")[:10], "file": Path(e.path).name if e.path != "-" else "-",
             "words": words, "length": length, "diagnosis": diagnosis, "said": said}

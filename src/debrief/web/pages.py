@@ -154,14 +154,10 @@ def _anchored(pieces: list[highlight.Piece]) -> tuple[list[tuple[highlight.Piece
 
 
 def said(entry_or_result) -> str:
-    """A call's result in a few plain words, for the lists of calls: "stalled; fix: who decides"."""
-    result = entry_or_result if isinstance(entry_or_result, dict) else (entry_or_result.result or {})
-    if result.get("status") == "not_enough":
-        return "not enough to coach"
-    fix = result.get("fix")
-    if not fix:
-        return "nothing to fix"
-    return (fix.get("topic") or fix["step"]) + ("" if fix.get("confirmed", True) else " (unconfirmed)")
+    """A call's fix in plain words (`output.fix_words`), from a result or a history entry."""
+    from debrief.output import fix_words
+
+    return fix_words(entry_or_result if isinstance(entry_or_result, dict) else (entry_or_result.result or {}))
 
 
 def _unconfirmed(result: dict, playbook) -> str | None:
