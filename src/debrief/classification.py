@@ -19,7 +19,14 @@ of text above):
    together with that answer.
 2. Where it ended up: every unit whose best outcome clears `outcome_threshold` is a candidate,
    weighted by its probability and by where it is said (`outcome_position`: an outcome in the last
-   turns weighs up to twice one said first); the heaviest wins.
+   turns weighs up to twice one said first); the heaviest wins. An outcome said in a clause is
+   quoted with its whole sentence.
+3. A clause of a sentence that joins two statements ("... a month, and the owner decides") adds
+   a step its sentence does not show when it clears `clause_threshold`; it never repeats or
+   contradicts its sentence's step.
+4. After both: a missed appointment ("nothing on the calendar") in a meeting that got past the
+   compelling-reasons base is a missed commitment, and a prospecting call that reached a contact
+   and no meeting ended with no meeting (`_next_meeting_misses`, `_prospecting_without_appointment`).
 With no reader (a playbook without examples) the patterns alone decide, as they always did: every
 match is evidence, and of the outcomes matched, the one that says most about the end wins.
 On the labelled sets the reader alone beat the patterns standing beside it on every set the
@@ -498,12 +505,12 @@ def _next_meeting_misses(playbook: Playbook, evidence: tuple[Evidence, ...]) -> 
     return tuple({(e.label, e.polarity, e.start): e for e in moved}.values())
 
 
-def _past_compelling(playbook: Playbook, evidence) -> bool:
-    """Whether any step past the compelling-reasons base was done."""
+def _past_compelling(playbook: Playbook, evidence, polarities=("done",)) -> bool:
+    """Whether any step past the compelling-reasons base has evidence of these polarities."""
     order = [b.id for b in playbook.bases]
     later = set(order[order.index(playbook.roles.compelling) + 1:])
     base_of = {s.id: s.base for s in playbook.steps}
-    return any(base_of.get(e.label) in later for e in evidence if e.polarity == "done")
+    return any(base_of.get(e.label) in later for e in evidence if e.polarity in polarities)
 
 
 def _prospecting_without_appointment(playbook: Playbook, outcome: str, evidence: tuple[Evidence, ...]) -> bool:
@@ -517,13 +524,9 @@ def _prospecting_without_appointment(playbook: Playbook, outcome: str, evidence:
         return False
     roles = playbook.roles
     labels = {(e.label, e.polarity) for e in evidence}
-    order = [b.id for b in playbook.bases]
-    later = set(order[order.index(roles.compelling) + 1:])
-    base_of = {s.id: s.base for s in playbook.steps}
-    bases = {base_of[e.label] for e in evidence if e.label in base_of}
     return (any(label == roles.contact for label, _ in labels)
             and (roles.appointment, "done") not in labels
-            and not bases & later)
+            and not _past_compelling(playbook, evidence, ("done", "missed")))
 
 
 def _pick_rule_outcome(ruled: list[Evidence]) -> Evidence | None:
