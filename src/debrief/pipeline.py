@@ -8,7 +8,6 @@ Touches: the input file or standard input (read only), and the models it loads o
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
@@ -114,7 +113,9 @@ class Analyzer:
         started = time.perf_counter()
         findings = self.classifier.classify(transcript.text, transcript.segment_starts())
         if answered:
-            findings = dataclasses.replace(findings, evidence=findings.evidence + tuple(answered))
+            from debrief.asking import with_checks
+
+            findings = with_checks(findings, tuple(answered))
         classified = time.perf_counter()
         diagnosis = diagnose(self.playbook, findings)
         walked = time.perf_counter()
