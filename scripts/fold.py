@@ -3,7 +3,9 @@
 Only after a round's first run is kept in `benchmarks/` may its mistakes teach the reader. Each
 labelled step quote of each case (`steps`: `[step, polarity, quote]`) becomes one line of
 `models/baseline/examples.jsonl`, unless that text is already there or holds a phrase of
-`tests/data/traps.jsonl` (the traps test the reader on words it was never shown). Prints how many
+`tests/data/traps.jsonl` (the traps test the reader on words it was never shown). A line with
+`outcome` and `quote` (`tests/data/outcome-quotes.jsonl`: the words of a folded case that say where
+it ended up) becomes an example of that outcome the same way. Prints how many
 lines were added; retrain with `make train` afterwards.
 """
 
@@ -26,12 +28,17 @@ def main(files: list[str]) -> None:
         for line in Path(file).read_text().splitlines():
             if not line.strip():
                 continue
-            for step, polarity, quote in json.loads(line).get("steps", []):
+            case = json.loads(line)
+            labelled = [(step, polarity, quote) for step, polarity, quote in case.get("steps", [])]
+            if case.get("quote"):  # an outcome quote (tests/data/outcome-quotes.jsonl)
+                labelled.append((case["outcome"], None, case["quote"]))
+            for label, polarity, quote in labelled:
                 plain = quote.lower().replace("\u2019", "'")
                 if quote in known or any(p in plain for p in phrases):
                     continue
                 known.add(quote)
-                added.append({"text": quote, "label": step, "polarity": polarity})
+                added.append({"text": quote, "label": label, "polarity": polarity} if polarity
+                             else {"text": quote, "label": label})
     with EXAMPLES.open("a") as out:
         out.writelines(json.dumps(e) + "\n" for e in added)
     print(f"{len(added)} examples added to {EXAMPLES.relative_to(REPO)}")

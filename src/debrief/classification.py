@@ -19,12 +19,14 @@ of text above):
    together with that answer.
 2. Where it ended up: every unit whose best outcome clears `outcome_threshold` is a candidate,
    weighted by its probability and by where it is said (`outcome_position`: an outcome in the last
-   turns weighs up to twice one said first); the heaviest wins. An outcome said in a clause is
+   turns weighs up to three times one said first); the heaviest wins. An outcome said in a clause is
    quoted with its whole sentence.
 3. A clause of a sentence that joins two statements ("... a month, and the owner decides") adds
    a step its sentence does not show when it clears `clause_threshold`; it never repeats or
    contradicts its sentence's step.
-4. After both: a missed appointment ("nothing on the calendar") in a meeting that got past the
+4. A unit can show two steps ("it's you and your COO deciding, with $400,000 set aside"): its
+   runner-up counts too when it is another step and clears `second_threshold`.
+5. After all that: a missed appointment ("nothing on the calendar") in a meeting that got past the
    compelling-reasons base is a missed commitment, and a prospecting call that reached a contact
    and no meeting ended with no meeting (`_next_meeting_misses`, `_prospecting_without_appointment`).
 With no reader (a playbook without examples) the patterns alone decide, as they always did: every
@@ -80,9 +82,10 @@ class Settings:
     threshold: float = 0.25         # a step done
     missed_threshold: float = 0.4   # a step missed: a false miss early on moves the fix, so it asks more
     margin: float = 0.05            # the best label over the runner-up
-    outcome_threshold: float = 0.12
-    outcome_position: float = 1.0   # an outcome said at the very end weighs (1 + this) times one said first
+    outcome_threshold: float = 0.2
+    outcome_position: float = 2.0   # an outcome said at the very end weighs (1 + this) times one said first
     clause_threshold: float = 0.5   # a clause read on its own beside its sentence: it adds to what the sentence says
+    second_threshold: float = 0.25  # a unit's second step ("you and your COO decide, with $400,000 set aside")
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,24 @@ class Classifier:
             doc = self.nlp(text)
         return match_terms(rule_matches(self.nlp, doc))
 
+    def _unit_steps(self, row, clause: bool = False) -> list[tuple[str, str]]:
+        """The steps one unit shows (1 and 4 in the module's docstring): its best label, and a
+        second step when the runner-up is another step that clears `second_threshold`."""
+        settings, classes = self.settings, self.reader.classes
+        best, runner_up = row.argsort()[::-1][:2]
+        name, _, polarity = classes[best].partition(":")
+        if name == OTHER or name in OUTCOMES or row[best] - row[runner_up] < settings.margin:
+            return []
+        if row[best] < (settings.missed_threshold if polarity == "missed" else settings.threshold):
+            return []
+        if clause and row[best] < settings.clause_threshold:
+            return []
+        found = [(name, polarity)]
+        other, _, other_polarity = classes[runner_up].partition(":")
+        if other_polarity and other != name and row[runner_up] >= settings.second_threshold:
+            found.append((other, other_polarity))
+        return found
+
     def _learned_evidence(self, doc, ruled: list[Evidence]) -> tuple[tuple[Evidence, ...], Evidence | None]:
         """The reader's step evidence (1 in the module's docstring) and where it ended up (2)."""
         settings = self.settings
@@ -161,17 +182,10 @@ class Classifier:
                     outcomes.append((weight, unit, Evidence(classes[k], "done", unit.text, unit.start, unit.end, speaker)))
             if unit.answered:  # a question is read together with its answer (the pair unit)
                 continue
-            best, runner_up = row.argsort()[::-1][:2]
-            name, _, polarity = classes[best].partition(":")
-            if name == OTHER or name in OUTCOMES or row[best] - row[runner_up] < settings.margin:
-                continue
-            if row[best] < (settings.missed_threshold if polarity == "missed" else settings.threshold):
-                continue
-            if unit.clause and row[best] < settings.clause_threshold:
-                continue
-            same = [] if unit.pair else [
-                e for e in ruled if e.label == name and e.polarity == polarity and _overlaps(e, [unit])]
-            steps.append((unit, same[0] if same else Evidence(name, polarity, unit.text, unit.start, unit.end, speaker)))
+            for name, polarity in self._unit_steps(row, unit.clause):
+                same = [] if unit.pair else [
+                    e for e in ruled if e.label == name and e.polarity == polarity and _overlaps(e, [unit])]
+                steps.append((unit, same[0] if same else Evidence(name, polarity, unit.text, unit.start, unit.end, speaker)))
         # A clause read alone adds what its whole sentence does not show: it never repeats the
         # sentence's step, nor contradicts it ("what they cost them" without the ", about 10,000 a
         # month" that follows is no miss).

@@ -33,14 +33,16 @@ from debrief.playbook import Example, Playbook
 
 log = logging.getLogger(__name__)
 
-FEATURES_VERSION = 1  # change it whenever the features or the training change: old heads go stale
+FEATURES_VERSION = 2  # change it whenever the features or the training change: old heads go stale
 DENSE_WEIGHT = 0.5    # the vector's weight beside the (L2-normalised) word weights
 C = 16.0              # inverse regularisation of the logistic regression
 SPEAKER_TAG = re.compile(r"^\s*(REP|PROSPECT|SPEAKER[ _]?\w+|NOTE)\s*:\s*", re.IGNORECASE | re.MULTILINE)
 WORD = re.compile(r"[a-z0-9$%]+(?:'[a-z]+)?")
 NEGATORS = {"no", "not", "never", "nothing", "none", "nobody", "without", "nor", "cannot", "didnt",
             "didn", "dont", "wasnt", "isnt", "hasnt", "havent", "couldnt", "wouldnt", "forgot",
-            "skipped", "missed", "failed", "neither", "zero", "unclear", "unknown"}
+            "skipped", "missed", "failed", "neither", "zero", "unclear", "unknown",
+            # words that say a thing is not known: "still a mystery who signs", "fuzzy on the money"
+            "mystery", "unsure", "unaware", "unanswered", "vague", "fuzzy", "murky"}
 SCOPE_ENDS = {"but", "and", "so", "because", "though", "although", "which", "then"}
 SCOPE = 4  # words after a negator that it colours
 CONTRACTIONS = (("n't", " not"), ("can't", "can not"), ("won't", "will not"), ("'re", " are"),
