@@ -79,7 +79,7 @@ def test_the_walk_asks_reasks_and_stops(analyzer, why, answers, moves, fix):
 
 
 def test_the_walk_stops_after_max_turns(analyzer):
-    moves, _ = walk(analyzer, [ENDED, "We had lunch first.", "It was a sunny day."], max_turns=3)
+    moves, _ = walk(analyzer, [ENDED, "Traffic was terrible on the way over.", "It was a sunny day."], max_turns=3)
     assert moves == [ASK, ASK, FINISH]
 
 

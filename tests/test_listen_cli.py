@@ -98,8 +98,8 @@ def test_a_guided_walk_by_voice_says_the_right_step_and_question(answers, whispe
     assert "where" in heard[0] and "end up" in heard[0], heard
     assert all("before that" in text for text in heard[1:3]), heard
     fix = heard[3]
-    # The step, in plain words.
-    assert "second base" in fix and "problem costs them" in fix and "number on the problem" in fix, fix
+    # The step, in plain words (Piper's voice varies from run to run: Whisper has heard "costs" as "cost").
+    assert "second base" in fix and "problem cost" in fix and "number on the problem" in fix, fix
     assert "what is that costing you" in fix and "money" in fix, fix  # the question to lead with
 
 
