@@ -6,11 +6,11 @@ each step's evidence (`steps`), per-step precision and recall of done and missed
 
 - train: `tests/data/cases.jsonl` and `tests/data/heldout.jsonl` (the first held-out round, scored
   once in November and since folded in), the cases the patterns were tuned on; and
-  `tests/data/train2.jsonl` and `tests/data/heldout2.jsonl` to `heldout7.jsonl` (the second to
-  seventh held-out rounds, each scored once on 2026-12-01 or -02, then folded in with `scripts/fold.py`),
+  `tests/data/train2.jsonl` and `tests/data/heldout2.jsonl` to `heldout8.jsonl` (the second to
+  eighth held-out rounds, each scored once on 2026-12-01 or -02, then folded in with `scripts/fold.py`),
   whose labelled quotes are also reader examples.
 - dev: `tests/data/dev.jsonl`, for choosing the reader's settings.
-- heldout: `tests/data/heldout8.jsonl` (50 cases), written before the reader was tuned and never trained on or
+- heldout: `tests/data/heldout9.jsonl` (50 cases), written before the reader was tuned and never trained on or
   scored yet: the next round's first run (each round's first run is kept in `benchmarks/`).
 - public: 15 sales calls written by other people (outside the repository, never trained on; pass
   `--public FILE`, `make eval` passes `../shared/benchmarks/public-calls/calls.jsonl` when it is there).
@@ -52,10 +52,10 @@ def load_sets(repo: Path = REPO, public: Path | None = None) -> dict[str, list[d
     data = repo / "tests" / "data"
     sets: dict[str, list[dict]] = {"train": []}
     for name in ("cases.jsonl", "heldout.jsonl", "train2.jsonl", "heldout2.jsonl", "heldout3.jsonl", "heldout4.jsonl", "heldout5.jsonl",
-                 "heldout6.jsonl", "heldout7.jsonl"):
+                 "heldout6.jsonl", "heldout7.jsonl", "heldout8.jsonl"):
         if (data / name).exists():
             sets["train"] += read_jsonl(data / name)
-    for set_name, file in (("dev", "dev.jsonl"), ("heldout", "heldout8.jsonl")):
+    for set_name, file in (("dev", "dev.jsonl"), ("heldout", "heldout9.jsonl")):
         if (data / file).exists():
             sets[set_name] = read_jsonl(data / file)
     if public is not None and public.exists():
