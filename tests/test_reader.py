@@ -167,6 +167,13 @@ def test_where_it_ended_up(baseline, trap):
     assert baseline.classify(trap["text"]).outcome == trap["label"]
 
 
+def test_a_sentence_that_shows_two_steps_counts_both(baseline):
+    # No "and" / "but" / "so" to cut it at: the sentence is one unit, and its runner-up step counts too.
+    text = "Their GM signs every check over five grand, with 20k approved for this."
+    found = {(e.label, e.polarity) for e in baseline.classify(text).evidence}
+    assert {("third.decision", "done"), ("third.budget", "done")} <= found
+
+
 def test_no_trap_sentence_is_among_the_training_examples(playbook):
     phrases = [t["phrase"] for t in TRAPS]
     leaked = [e.text for e in playbook.examples if any(p in e.text.lower().replace("\u2019", "'") for p in phrases)]
