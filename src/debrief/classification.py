@@ -25,7 +25,8 @@ of text above):
    a step its sentence does not show when it clears `clause_threshold`; it never repeats or
    contradicts its sentence's step.
 4. A unit can show two steps ("it's you and your COO deciding, with $400,000 set aside"): its
-   runner-up counts too when it is another step and clears `second_threshold`.
+   runner-up counts too when it is another step and clears `second_threshold` (and, for a miss,
+   `missed_threshold`).
 5. After all that: a missed appointment ("nothing on the calendar") in a meeting that got past the
    compelling-reasons base is a missed commitment, and a prospecting call that reached a contact
    and no meeting ended with no meeting (`_next_meeting_misses`, `_prospecting_without_appointment`).
@@ -149,7 +150,8 @@ class Classifier:
 
     def _unit_steps(self, row, clause: bool = False) -> list[tuple[str, str]]:
         """The steps one unit shows (1 and 4 in the module's docstring): its best label, and a
-        second step when the runner-up is another step that clears `second_threshold`."""
+        second step when the runner-up is another step that clears `second_threshold` (and
+        `missed_threshold` for a miss, as a best label must)."""
         settings, classes = self.settings, self.reader.classes
         best, runner_up = row.argsort()[::-1][:2]
         name, _, polarity = classes[best].partition(":")
@@ -161,7 +163,8 @@ class Classifier:
             return []
         found = [(name, polarity)]
         other, _, other_polarity = classes[runner_up].partition(":")
-        if other_polarity and other != name and row[runner_up] >= settings.second_threshold:
+        floor = max(settings.second_threshold, settings.missed_threshold if other_polarity == "missed" else 0)
+        if other_polarity and other != name and row[runner_up] >= floor:
             found.append((other, other_polarity))
         return found
 
