@@ -153,18 +153,19 @@ class Classifier:
         second step when the runner-up is another step that clears `second_threshold` (and
         `missed_threshold` for a miss, as a best label must)."""
         settings, classes = self.settings, self.reader.classes
+
+        def floor(polarity: str) -> float:
+            return settings.missed_threshold if polarity == "missed" else settings.threshold
+
         best, runner_up = row.argsort()[::-1][:2]
         name, _, polarity = classes[best].partition(":")
         if name == OTHER or name in OUTCOMES or row[best] - row[runner_up] < settings.margin:
             return []
-        if row[best] < (settings.missed_threshold if polarity == "missed" else settings.threshold):
-            return []
-        if clause and row[best] < settings.clause_threshold:
+        if row[best] < floor(polarity) or (clause and row[best] < settings.clause_threshold):
             return []
         found = [(name, polarity)]
         other, _, other_polarity = classes[runner_up].partition(":")
-        floor = max(settings.second_threshold, settings.missed_threshold if other_polarity == "missed" else 0)
-        if other_polarity and other != name and row[runner_up] >= floor:
+        if other_polarity and other != name and row[runner_up] >= max(settings.second_threshold, floor(other_polarity)):
             found.append((other, other_polarity))
         return found
 
