@@ -29,7 +29,7 @@ def main(files: list[str]) -> None:
             if not line.strip():
                 continue
             case = json.loads(line)
-            labelled = [(step, polarity, quote) for step, polarity, quote in case.get("steps", [])]
+            labelled = list(case.get("steps", []))
             if case.get("quote"):  # an outcome quote (tests/data/outcome-quotes.jsonl)
                 labelled.append((case["outcome"], None, case["quote"]))
             for label, polarity, quote in labelled:
