@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 from typing import BinaryIO, Union
 
-import av
 import numpy as np
 
 from debrief.errors import InputError
@@ -67,6 +66,8 @@ def duration(audio: np.ndarray) -> float:
 
 def _decode(source: Source, name: str | None) -> np.ndarray:
     """Decode to (channels, n) float32 at 16 kHz in [-1, 1], or raise InputError."""
+    import av  # here, not at the top: a typed transcript needs no FFmpeg (PyAV takes ~0.1 s to import)
+
     label = _label(source, name)
     stream_input = _open_input(source, label)
     try:
@@ -96,6 +97,8 @@ def _read_chunks(container, stream) -> list[np.ndarray]:
     Planar float keeps each channel a row of the (channels, n) arrays returned; the
     layout is left as the input's so that no channel is mixed into another.
     """
+    import av
+
     resampler = av.AudioResampler(format="fltp", layout=None, rate=SAMPLE_RATE)
     fifo = av.AudioFifo()
     chunks = []
@@ -112,6 +115,8 @@ def _read_chunks(container, stream) -> list[np.ndarray]:
 
 def _valid_frames(frames):
     """Yield decoded frames, skipping the corrupt ones a damaged file may contain."""
+    import av
+
     iterator = iter(frames)
     while True:
         try:
