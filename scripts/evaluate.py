@@ -6,12 +6,12 @@ each step's evidence (`steps`), per-step precision and recall of done and missed
 
 - train: `tests/data/cases.jsonl` and `tests/data/heldout.jsonl` (the first held-out round, scored
   once in November and since folded in), the cases the patterns were tuned on; and
-  `tests/data/train2.jsonl` and `tests/data/heldout2.jsonl` to `heldout8.jsonl` (the second to
-  eighth held-out rounds, each scored once on 2026-12-01 or -02, then folded in with `scripts/fold.py`),
-  whose labelled quotes are also reader examples.
+  `tests/data/train2.jsonl` and `tests/data/heldout2.jsonl` up to the round before `HELDOUT_ROUND`
+  (each held-out round scored once, its first run kept in `benchmarks/`, then folded in with
+  `scripts/fold.py`), whose labelled quotes are also reader examples.
 - dev: `tests/data/dev.jsonl`, for choosing the reader's settings.
-- heldout: `tests/data/heldout9.jsonl` (50 cases), written before the reader was tuned and never trained on or
-  scored yet: the next round's first run (each round's first run is kept in `benchmarks/`).
+- heldout: `tests/data/heldout<HELDOUT_ROUND>.jsonl` (50 cases), written before the reader was tuned and never
+  trained on or scored yet: the next round's first run (each round's first run is kept in `benchmarks/`).
 - public: 15 sales calls written by other people (outside the repository, never trained on; pass
   `--public FILE`, `make eval` passes `../shared/benchmarks/public-calls/calls.jsonl` when it is there).
 - samples: the README's samples (`samples/*.txt` and `samples/labels.json`).
@@ -41,7 +41,7 @@ from debrief.walk import MISSED, SILENT, diagnose  # noqa: E402
 DATA = REPO / "tests" / "data"
 SETS = ("train", "dev", "heldout", "public", "samples")
 REGRESSION = ("train", "samples")
-HELDOUT_ROUND = 9  # tests/data/heldout9.jsonl: not yet scored; the rounds before it train
+HELDOUT_ROUND = 10  # tests/data/heldout10.jsonl: not yet scored; the rounds before it train
 
 
 def read_jsonl(path: Path) -> list[dict]:
