@@ -92,18 +92,27 @@ class MiniLM:
             except Exception as exc:  # onnxruntime raises its own kinds for a truncated or foreign file
                 log.warning("%s: the converted encoder is unreadable (%s); converting it again",
                             converted, str(exc).splitlines()[0])
-        with tempfile.TemporaryDirectory(prefix="debrief-encoder-") as scratch:
-            made = quantize(ort, model, Path(scratch))
-            session = self._session(ort, made)  # read whole: the file may go once this returns
-            partial = converted.with_name(f".{converted.name}.{os.getpid()}.partial")
+        try:
+            with tempfile.TemporaryDirectory(prefix="debrief-encoder-") as scratch:
+                return self._convert(ort, model, Path(scratch), converted)
+        except OSError as exc:  # no room, or no temporary folder, for the conversion
+            raise EncoderError(f"cannot convert the sentence encoder: {exc.strerror or exc}") from None
+
+    def _convert(self, ort, model: Path, scratch: Path, converted: Path):
+        made = quantize(ort, model, scratch)
+        session = self._session(ort, made)  # read whole: the file may go once this returns
+        partial = converted.with_name(f".{converted.name}.{os.getpid()}.partial")
+        try:
+            converted.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(made, partial)
+            os.replace(partial, converted)
+        except OSError as exc:  # a cache that cannot be written is only a slower start
+            log.warning("%s: cannot save the converted encoder (%s); it will be converted again next time",
+                        converted, exc.strerror or exc)
             try:
-                converted.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(made, partial)
-                os.replace(partial, converted)
-            except OSError as exc:
-                log.warning("%s: cannot save the converted encoder (%s); it will be converted again next time",
-                            converted, exc.strerror or exc)
                 partial.unlink(missing_ok=True)
+            except OSError:
+                pass
         return session
 
     def _session(self, ort, path: Path):
@@ -152,11 +161,30 @@ def quantize(ort, model: Path, scratch: Path) -> Path:
     options.optimized_model_filepath = str(folded)
     try:
         ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-        quantize_dynamic(folded, out, weight_type=QuantType.QInt8, per_channel=True)
+        # The tool suggests its shape pre-processing on the root logger; it changes nothing here.
+        hush = _Drop("pre-processing before quantization")
+        logging.getLogger().addFilter(hush)
+        try:
+            quantize_dynamic(folded, out, weight_type=QuantType.QInt8, per_channel=True)
+        finally:
+            logging.getLogger().removeFilter(hush)
+    except OSError:
+        raise
     except Exception as exc:  # onnxruntime and onnx raise their own kinds for a missing or corrupt model
         raise EncoderError(f"{model}: cannot load the sentence encoder "
                            f"({str(exc).splitlines()[0]}); reinstall it: {INSTALL}") from None
     return out
+
+
+class _Drop(logging.Filter):
+    """Drops the log records that contain `words`."""
+
+    def __init__(self, words: str) -> None:
+        super().__init__()
+        self.words = words
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.words not in record.getMessage()
 
 
 def tokenizer_path() -> Path:
