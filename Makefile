@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PIP) -e .
-	$(VENV)/bin/debrief playbook train  # the baseline's reader, once (it is cached; ~45 s)
+	$(VENV)/bin/debrief playbook train  # the baseline's reader, once (it is cached; ~20 s)
 	touch $@
 
 # the test runner, the web desk and Ray
