@@ -1,17 +1,23 @@
 """One place that resolves where models and user data live.
 
-Touches: the environment and the folders it names (created when asked for).
+Touches: the environment and the folders it names (created when asked for); `write_whole` writes
+the derived files that other modules put in the cache folder.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 MODELS_ENV = "DEBRIEF_MODELS"
 HOME_ENV = "DEBRIEF_HOME"
 CACHE_ENV = "DEBRIEF_CACHE"
 DEFAULT_PLAYBOOK = "baseline"
+
+log = logging.getLogger(__name__)
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -69,3 +75,21 @@ def cache_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("debrief", appauthor=False))
+
+
+def write_whole(path: Path, write: Callable[[BinaryIO], None], what: str) -> None:
+    """Write a derived file in the cache whole or not at all: `write` fills a sibling file that is
+    then renamed over `path`. A cache that cannot be written is only a slower start, so a failure
+    is one warning naming `what` ("the reader's cache"), and nothing half-written is left."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(partial, "wb") as out:
+            write(out)
+        os.replace(partial, path)
+    except OSError as exc:
+        log.warning("%s: cannot save %s (%s); it will be made again next time", path, what, exc.strerror or exc)
+        try:
+            partial.unlink(missing_ok=True)
+        except OSError:
+            pass

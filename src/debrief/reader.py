@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from debrief.paths import cache_dir
+from debrief.paths import cache_dir, write_whole
 from debrief.playbook import Example, Playbook
 
 log = logging.getLogger(__name__)
@@ -263,17 +262,4 @@ def _write_vectors(path: Path, vectors: dict[str, np.ndarray]) -> None:
 
 
 def _save(path: Path, **arrays) -> None:
-    """Write an .npz whole or not at all: a cache that cannot be written is only a slower start."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(partial, "wb") as out:
-            np.savez(out, **arrays)
-        os.replace(partial, path)
-    except OSError as exc:
-        log.warning("%s: cannot save the reader's cache (%s); it will be trained again next time",
-                    path, exc.strerror or exc)
-        try:
-            partial.unlink(missing_ok=True)
-        except OSError:
-            pass
+    write_whole(path, lambda out: np.savez(out, **arrays), "the reader's cache")
