@@ -7,6 +7,7 @@ baseline playbook's own reader, trained from models/baseline/examples.jsonl.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -20,7 +21,7 @@ import pytest
 
 from conftest import REPO
 
-from debrief.classification import SCORES, UNITS, Classifier
+from debrief.classification import SCORES, UNITS, Classifier, Settings
 from debrief.playbook import load_playbook
 from debrief.walk import diagnose
 
@@ -173,6 +174,15 @@ def test_a_sentence_that_shows_two_steps_counts_both(baseline):
     text = "Their GM signs every check over five grand, with 20k approved for this."
     found = {(e.label, e.polarity) for e in baseline.classify(text).evidence}
     assert {("third.decision", "done"), ("third.budget", "done")} <= found
+
+
+def test_a_deal_said_lost_stays_lost_whatever_follows(playbook, baseline):
+    # The loss is said first; the "send me something" after it would weigh more, being last.
+    text = ("They picked the other vendor. I had walked them through pricing and the rollout plan. Before "
+            "I hung up I said I would check back in a few months, and she said sure, send me something then.")
+    assert baseline.classify(text).outcome == "lost"
+    by_position = Classifier(playbook, settings=dataclasses.replace(Settings(), decisive_threshold=1.0))
+    assert by_position.classify(text).outcome == "stalled"
 
 
 def test_no_trap_sentence_is_among_the_training_examples(playbook):

@@ -59,6 +59,7 @@ NEGATED = "debrief_negated"
 # When several outcomes are mentioned, the one that says most about where the call ended wins:
 # "they signed" beats "they went with someone else"; a dated next step ("Thursday at two works")
 # beats the "I'll send it over" that often comes with it.
+DECISIVE = ("won", "lost")  # outcomes that end the deal: said surely, what is said after them does not move it
 OUTCOME_PRIORITY = ("won", "lost", "no_meeting", "advanced", "stalled")
 SPEAKER = re.compile(r"\s*(REP|PROSPECT|SPEAKER[ _]?\w+)\s*:", re.IGNORECASE)
 CONTRACTIONS = {"'re": "be", "'m": "be", "'s": "be", "'ve": "have", "'ll": "will", "'d": "would",
@@ -87,6 +88,7 @@ class Settings:
     outcome_position: float = 2.0   # an outcome said at the very end weighs (1 + this) times one said first
     clause_threshold: float = 0.5   # a clause read on its own beside its sentence: it adds to what the sentence says
     second_threshold: float = 0.25  # a unit's second step ("you and your COO decide, with $400,000 set aside")
+    decisive_threshold: float = 0.7  # a won or lost this sure ends it, wherever it is said
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,8 @@ class Classifier:
                 k = max(outcome_columns, key=lambda i: row[i])
                 if row[k] >= settings.outcome_threshold:
                     weight = row[k] * (1 + settings.outcome_position * unit.start / length)
-                    outcomes.append((weight, unit, Evidence(classes[k], "done", unit.text, unit.start, unit.end, speaker)))
+                    outcomes.append((weight, unit, Evidence(classes[k], "done", unit.text, unit.start, unit.end, speaker),
+                                     row[k]))
             if unit.answered:  # a question is read together with its answer (the pair unit)
                 continue
             for name, polarity in self._unit_steps(row, unit.clause):
@@ -199,7 +202,8 @@ class Classifier:
         unique = tuple({(e.label, e.polarity, e.start): e for e in kept}.values())
         said = None
         if outcomes:
-            _, unit, said = max(outcomes, key=lambda o: o[0])
+            decisive = [o for o in outcomes if o[2].label in DECISIVE and o[3] >= settings.decisive_threshold]
+            _, unit, said, _ = max(decisive or outcomes, key=lambda o: o[0])
             # Said in a clause ("..., and get back to me"): the quote is the sentence that holds it.
             holder = next((u for u in doc._.get(UNITS) if not u.clause and not u.pair
                            and u.start <= unit.start and unit.end <= u.end), None) if unit.clause else None
