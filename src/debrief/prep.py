@@ -84,8 +84,9 @@ def prepare(playbook: Playbook, findings: Sequence[Findings], sources: Sequence[
                    and not (next_base and s.step.base == next_base.id)]
     compelling = playbook.roles.compelling  # no close before this base is earned
     compelling_known = next_base is None or _order(playbook, next_base.id) > _order(playbook, compelling)
-    if not compelling_known:
-        said_missed = [s for s in said_missed if s.step.id != playbook.roles.commitment]
+    # A close not won ("they'll get back to me") is never a lead question: the close comes when its
+    # base is next (then it is one of the next base's steps) and is said apart from the questions.
+    said_missed = [s for s in said_missed if s.step.id != playbook.roles.commitment]
     needed = tuple(Needed(s.step, True, _first(s), beyond=True) for s in said_missed) + tuple(
         Needed(s.step, s.status == MISSED, _first(s) if s.status == MISSED else None)
         for s in statuses if next_base and s.step.base == next_base.id and not _earned(s))
