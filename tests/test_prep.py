@@ -103,6 +103,20 @@ def test_once_second_base_is_earned_the_close_is_the_commit_question(playbook, c
         in spoken(prep)
 
 
+def test_a_close_not_won_is_not_a_lead_question_before_its_base(playbook, classifier):
+    from dataclasses import replace
+
+    from debrief.walk import Evidence
+
+    pain = classifier.classify(PAIN)
+    stall = "They'd get back to me."
+    said = replace(pain, evidence=pain.evidence + (Evidence("home.commit", "missed", stall, 0, len(stall)),))
+    prep = prepare(playbook, [said])
+    assert prep.next_base.id == "third"
+    assert [n.step.id for n in prep.needed] == ["third.decision", "third.budget", "third.timeline"]
+    assert question_of(playbook, "home.commit") not in prep.questions and prep.close
+
+
 def test_one_step_left_is_drilled_from_two_angles(playbook, classifier):
     prep = prep_of(playbook, classifier, MEETING)
     only_impact = [n for n in prep.needed if n.step.id == "second.impact"]
