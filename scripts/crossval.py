@@ -1,4 +1,4 @@
-"""Leave one held-out round out: `python scripts/crossval.py [--rounds 2-11] [settings...]`.
+"""Leave one held-out round out: `python scripts/crossval.py [--rounds FIRST-LAST] [settings...]`.
 
 A development measure, not a score to report. Each folded held-out round (its first run is kept in
 `benchmarks/`) is scored by a reader trained without that round's own quotes (its labelled step
@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from evaluate import DATA, HELDOUT_ROUND, read_jsonl, score  # noqa: E402
+from evaluate import DATA, HELDOUT_ROUND, add_settings_arguments, chosen_settings, read_jsonl, score  # noqa: E402
 
 from debrief.classification import Classifier, Settings  # noqa: E402
 from debrief.playbook import load_playbook  # noqa: E402
@@ -54,11 +54,9 @@ def main() -> int:
     parser.add_argument("--playbook", default=str(REPO / "models" / "baseline"))
     parser.add_argument("--rounds", default=f"2-{HELDOUT_ROUND - 1}", help="folded rounds, e.g. 2-11")
     parser.add_argument("--show", action="store_true", help="print each mistake")
-    for field in fields(Settings):
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=float, help=f"default {field.default}")
+    add_settings_arguments(parser)
     args = parser.parse_args()
-    chosen = {f.name: getattr(args, f.name) for f in fields(Settings) if getattr(args, f.name) is not None}
-    settings = Settings(**chosen)
+    settings = chosen_settings(args)
     playbook = load_playbook(args.playbook)
     outcome_quotes = read_jsonl(DATA / "outcome-quotes.jsonl")
     total = {"n": 0, "fix": 0, "outcome": 0}

@@ -147,20 +147,29 @@ def print_step_table(playbook, results: dict[str, dict]) -> None:
         print(f"{n}: all steps, micro precision {ratio(tp, pr).strip()} recall {ratio(tp, lb).strip()}")
 
 
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per reader setting (`--missed-threshold 0.5`), defaulting to the shipped value."""
+    for field in fields(Settings):
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=float, help=f"default {field.default}")
+
+
+def chosen_settings(args: argparse.Namespace) -> Settings:
+    """The shipped settings with the ones given on the command line."""
+    return Settings(**{f.name: getattr(args, f.name) for f in fields(Settings) if getattr(args, f.name) is not None})
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--playbook", default=str(REPO / "models" / "baseline"))
     parser.add_argument("--public", type=Path, help="the public calls (calls.jsonl), outside the repository")
     parser.add_argument("--sets", default=",".join(SETS), help="which sets, comma-separated")
     parser.add_argument("--rules-only", action="store_true", help="the patterns alone, no learned reader")
-    for field in fields(Settings):
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=float, help=f"default {field.default}")
+    add_settings_arguments(parser)
     parser.add_argument("--quiet", "-q", action="store_true", help="no per-case lines")
     parser.add_argument("--verbose", "-v", action="store_true", help="print every case, not only mistakes")
     args = parser.parse_args()
     playbook = load_playbook(args.playbook)
-    chosen = {f.name: getattr(args, f.name, None) for f in fields(Settings)}
-    settings = Settings(**{k: v for k, v in chosen.items() if v is not None})
+    settings = chosen_settings(args)
     classifier = Classifier(playbook, reader=None if args.rules_only else "auto", settings=settings)
     sets = load_sets(public=args.public)
     wanted = [n for n in args.sets.split(",") if n in sets]
