@@ -123,6 +123,25 @@ def test_a_question_is_read_with_its_answer(baseline):
     assert [(e.polarity, e.start, e.end) for e in found] == [("done", 0, len(text))]
 
 
+def test_a_question_without_a_question_mark_is_read_with_the_next_turn(inline):
+    text = "ok so what is all that costing you guys\nhonestly about twenty grand a month\nwow ok"
+    units = inline.nlp(text)._.get(UNITS)
+    assert [u.text for u in units if u.pair] == ["ok so what is all that costing you guys\nhonestly about twenty grand a month"]
+    assert [u.text for u in units if u.answered] == ["ok so what is all that costing you guys"]
+
+
+def test_a_statement_without_a_question_mark_is_no_question(inline):
+    units = inline.nlp("we do what we can with the old line\nyeah the old line is rough")._.get(UNITS)
+    assert not any(u.pair or u.answered for u in units)
+
+
+def test_questions_asked_together_are_answered_together(inline):
+    text = "REP: Could we set up fifteen minutes this week? Thursday or Friday?\nPROSPECT: I don't have time for a meeting."
+    units = inline.nlp(text)._.get(UNITS)
+    assert [(u.start, u.end) for u in units if u.pair] == [(0, len(text))]
+    assert [u.text for u in units if u.answered] == ["REP: Could we set up fifteen minutes this week?", "Thursday or Friday?"]
+
+
 def test_a_run_on_without_full_stops_is_read_in_windows(inline):
     text = " ".join(["so um we walked the floor and the guy kept talking about the pallets"] * 8)
     units = inline.nlp(text)._.get(UNITS)

@@ -71,6 +71,12 @@ MIN_CLAUSE_TOKENS = 5
 CONJUNCTIONS = {"but", "and", "so", "plus"}
 MIN_CONJOINED = 3  # words on each side of a conjunction for it to join two statements
 WINDOW_TOKENS = 16
+# How a turn asks when nothing marks it: it opens, after fillers, with a question word or an
+# auxiliary before its subject ("ok cool so who handles", "and like are you happy with them").
+QUESTION_OPENING = re.compile(
+    r"^\W*(?:(?:so|ok|okay|and|but|like|um|uh|gotcha|cool|right|yeah|yes|well|alright|great|nice|oh|sure|perfect|then|just|now|hmm|got it|i see|fair enough)\W+){0,4}(?:what|whats|how|hows|who|whos|whose|when|where|wheres|why|which"
+    r"|(?:would|could|can|do|does|did|are|is|was|were|have|has|will|should|any)\s+"
+    r"(?:you|your|they|we|there|it|he|she|that|the|anyone|anybody|someone))\b", re.IGNORECASE)
 READER = "debrief_reader"
 UNITS, SCORES = "debrief_units", "debrief_scores"  # Doc extensions the reader component fills
 UNIT_TOKENS = 32     # a sentence longer than this (speech with no full stops) is read in windows
@@ -274,11 +280,28 @@ def reading_units(doc) -> list[Unit]:
                 if at + UNIT_TOKENS >= b:
                     break
     units = [_unit(doc, a, b) for a, b in sentences]
-    pairs = []
-    for i, ((a, b), (c, d)) in enumerate(zip(sentences, sentences[1:])):
-        if c >= b and doc[b - 1].text == "?" and d - a <= 2 * UNIT_TOKENS:
+    unpunctuated = "?" not in doc.text
+
+    def asks(k: int) -> bool:
+        (a, b), (c, _) = sentences[k], sentences[k + 1]
+        return doc[b - 1].text == "?" or unpunctuated and _asked_by_words(doc, a, b, c)
+
+    pairs, i = [], 0
+    while i < len(sentences) - 1:
+        if not asks(i):
+            i += 1
+            continue
+        # Questions asked one after another in one turn ("Could we meet this week? Thursday or
+        # Friday?") are answered together, by the turn that follows them.
+        j = i
+        while j + 2 < len(sentences) and _same_turn(doc, sentences[j], sentences[j + 1]) and asks(j + 1):
+            j += 1
+        (a, _), (c, d) = sentences[i], sentences[j + 1]
+        if c >= sentences[j][1] and d - a <= 2 * UNIT_TOKENS:
             pairs.append(dataclasses.replace(_unit(doc, a, d), pair=True))
-            units[i] = dataclasses.replace(units[i], answered=True)
+            for k in range(i, j + 1):
+                units[k] = dataclasses.replace(units[k], answered=True)
+        i = j + 1
     return [u for u in units + pairs if u.text]
 
 def pattern_evidence(nlp, doc) -> list[Evidence]:
@@ -328,6 +351,20 @@ def _conjunction_cuts(doc, start: int, end: int) -> list[int]:
             cuts.append(t.i)
             last = t.i
     return cuts
+
+
+def _asked_by_words(doc, a: int, b: int, c: int) -> bool:
+    """A turn of a call without question marks (as a speech recogniser writes it) that asks: it
+    opens a question ("so who does your inspections right now", "would you be open to a quick
+    meeting") and the next sentence starts a new turn."""
+    if _same_turn(doc, (a, b), (c, c + 1)):
+        return False
+    return QUESTION_OPENING.search(SPEAKER.sub("", doc[a:b].text, count=1)) is not None
+
+
+def _same_turn(doc, one: tuple[int, int], other: tuple[int, int]) -> bool:
+    """Whether two sentences, one after the other, are in one turn (no line break between them)."""
+    return "\n" not in doc.text[doc[one[1] - 1].idx:doc[other[0]].idx]
 
 
 def _unit(doc, first: int, last: int) -> Unit:
