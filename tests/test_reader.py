@@ -21,9 +21,9 @@ import pytest
 
 from conftest import REPO
 
-from debrief.classification import SCORES, UNITS, Classifier, Settings
+from debrief.classification import SCORES, UNITS, Classifier, Settings, _prospecting_without_appointment
 from debrief.playbook import load_playbook
-from debrief.walk import diagnose
+from debrief.walk import Evidence, diagnose
 
 TRAPS = [json.loads(line) for line in (REPO / "tests" / "data" / "traps.jsonl").read_text().splitlines()]
 STEP_TRAPS = [t for t in TRAPS if "polarity" in t]
@@ -140,6 +140,30 @@ def test_questions_asked_together_are_answered_together(inline):
     units = inline.nlp(text)._.get(UNITS)
     assert [(u.start, u.end) for u in units if u.pair] == [(0, len(text))]
     assert [u.text for u in units if u.answered] == ["REP: Could we set up fifteen minutes this week?", "Thursday or Friday?"]
+
+
+def _said(label: str, polarity: str = "done", start: int = 0) -> Evidence:
+    return Evidence(label, polarity, label, start, start + 1)
+
+
+@pytest.mark.parametrize(("evidence", "expected"), [
+    # reached the owner, never found what was wrong, booked nothing
+    ([("first.contact", "done"), ("second.issues", "missed")], True),
+    # a gatekeeper who will not book the boss: no contact read, the appointment said missed
+    ([("first.appointment", "missed")], True),
+    # a meeting that got to the presentation: past the compelling reasons
+    ([("first.contact", "done"), ("home.present", "done")], False),
+    # the prospect said who decides and what they can spend: past the compelling reasons
+    ([("first.contact", "done"), ("third.budget", "done")], False),
+    # the meeting was booked
+    ([("first.contact", "done"), ("first.appointment", "done")], False),
+    # nothing says it was a prospecting call
+    ([("second.issues", "done")], False),
+])
+def test_a_prospecting_call_that_books_nothing_ended_with_no_meeting(playbook, evidence, expected):
+    found = tuple(_said(label, polarity, i) for i, (label, polarity) in enumerate(evidence))
+    assert _prospecting_without_appointment(playbook, "stalled", found) is expected
+    assert _prospecting_without_appointment(playbook, "advanced", found) is False
 
 
 def test_a_run_on_without_full_stops_is_read_in_windows(inline):

@@ -575,17 +575,19 @@ def _past_compelling(playbook: Playbook, evidence, polarities=("done",)) -> bool
 def _prospecting_without_appointment(playbook: Playbook, outcome: str, evidence: tuple[Evidence, ...]) -> bool:
     """A call to reach a decision maker that ends on "send me something" ended with no meeting.
 
-    The goal of a prospecting call is the appointment: when the transcript reaches a contact,
-    nobody agrees to meet, and nothing past the compelling-reasons base happens, the call ended at
-    first base. The steps and the base are the playbook's roles.
+    The goal of a prospecting call is the appointment: when the transcript reaches a contact (or
+    says the appointment was not got), nobody agrees to meet, and nothing past the
+    compelling-reasons base happens, the call ended at first base. The steps and the base are the
+    playbook's roles.
     """
     if outcome not in ("stalled", "unknown"):
         return False
     roles = playbook.roles
     labels = {(e.label, e.polarity) for e in evidence}
-    return (any(label == roles.contact for label, _ in labels)
-            and (roles.appointment, "done") not in labels
-            and not _past_compelling(playbook, evidence, ("done", "missed")))
+    if (roles.appointment, "done") in labels or not (
+            (roles.appointment, "missed") in labels or any(label == roles.contact for label, _ in labels)):
+        return False
+    return not _past_compelling(playbook, evidence, ("done", "missed"))
 
 
 def _pick_rule_outcome(ruled: list[Evidence]) -> Evidence | None:
