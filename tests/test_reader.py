@@ -151,6 +151,10 @@ def _said(label: str, polarity: str = "done", start: int = 0) -> Evidence:
     ([("first.contact", "done"), ("second.issues", "missed")], True),
     # a gatekeeper who will not book the boss: no contact read, the appointment said missed
     ([("first.appointment", "missed")], True),
+    # reached the owner, who asked for a spec sheet instead of a meeting: the stall, no meeting held
+    ([("first.contact", "done"), ("home.commit", "missed")], True),
+    # the front desk would not put the rep through, after the rep pitched the service
+    ([("first.contact", "missed"), ("home.present", "done"), ("home.commit", "missed")], True),
     # a meeting that got to the presentation: past the compelling reasons
     ([("first.contact", "done"), ("home.present", "done")], False),
     # the prospect said who decides and what they can spend: past the compelling reasons

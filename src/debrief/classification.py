@@ -577,16 +577,22 @@ def _prospecting_without_appointment(playbook: Playbook, outcome: str, evidence:
 
     The goal of a prospecting call is the appointment: when the transcript reaches a contact (or
     says the appointment was not got), nobody agrees to meet, and nothing past the
-    compelling-reasons base happens, the call ended at first base. The steps and the base are the
-    playbook's roles.
+    compelling-reasons base happens, the call ended at first base. A missed commitment ("just text
+    me the spec sheet") is the stall itself, not a sign that a meeting was held; and once the
+    transcript says the rep was turned away, whatever was pitched at the last base does not count
+    either (the coaching model's conventions). The steps and the bases are the playbook's roles.
     """
     if outcome not in ("stalled", "unknown"):
         return False
     roles = playbook.roles
     labels = {(e.label, e.polarity) for e in evidence}
+    turned_away = (roles.appointment, "missed") in labels or (roles.contact, "missed") in labels
     if (roles.appointment, "done") in labels or not (
-            (roles.appointment, "missed") in labels or any(label == roles.contact for label, _ in labels)):
+            turned_away or any(label == roles.contact for label, _ in labels)):
         return False
+    last = {s.id for s in playbook.steps if s.base == playbook.bases[-1].id} if turned_away else set()
+    evidence = tuple(e for e in evidence
+                     if e.label not in last and (e.label, e.polarity) != (roles.commitment, "missed"))
     return not _past_compelling(playbook, evidence, ("done", "missed"))
 
 
