@@ -16,7 +16,9 @@ of text above):
    a miss) and leads the runner-up by `margin`; "other" and the outcomes never count as steps. Its
    evidence is the unit itself, with character offsets, or, where a pattern in the unit says the
    same, that pattern's clause (the sharper quote). A question whose answer follows is read only
-   together with that answer.
+   together with that answer; questions asked one after another in one turn are answered
+   together, and in a transcript with no question marks (a speech recogniser's) a turn that opens
+   like a question ("so who handles your inspections") is one.
 2. Where it ended up: every unit whose best outcome clears `outcome_threshold` is a candidate,
    weighted by its probability and by where it is said (`outcome_position`: an outcome in the last
    turns weighs up to three times one said first); the heaviest wins. An outcome said in a clause is
@@ -28,8 +30,9 @@ of text above):
    runner-up counts too when it is another step and clears `second_threshold` (and, for a miss,
    `missed_threshold`).
 5. After all that: a missed appointment ("nothing on the calendar") in a meeting that got past the
-   compelling-reasons base is a missed commitment, and a prospecting call that reached a contact
-   and no meeting ended with no meeting (`_next_meeting_misses`, `_prospecting_without_appointment`).
+   compelling-reasons base is a missed commitment, and a prospecting call that reached a contact,
+   or was turned away, and booked no meeting ended with no meeting (`_next_meeting_misses`,
+   `_prospecting_without_appointment`).
 With no reader (a playbook without examples) the patterns alone decide, as they always did: every
 match is evidence, and of the outcomes matched, the one that says most about the end wins.
 On the labelled sets the reader alone beat the patterns standing beside it on every set the
@@ -73,10 +76,18 @@ MIN_CONJOINED = 3  # words on each side of a conjunction for it to join two stat
 WINDOW_TOKENS = 16
 # How a turn asks when nothing marks it: it opens, after fillers, with a question word or an
 # auxiliary before its subject ("ok cool so who handles", "and like are you happy with them").
+FILLERS = ("so", "ok", "okay", "and", "but", "like", "um", "uh", "gotcha", "cool", "right", "yeah", "yes",
+           "well", "alright", "great", "nice", "oh", "sure", "perfect", "then", "just", "now", "hmm",
+           "got it", "i see", "fair enough")
+QUESTION_WORDS = ("what", "whats", "how", "hows", "who", "whos", "whose", "when", "where", "wheres", "why",
+                  "which")
+AUXILIARIES = ("would", "could", "can", "do", "does", "did", "are", "is", "was", "were", "have", "has",
+               "will", "should", "any")
+SUBJECTS = ("you", "your", "they", "we", "there", "it", "he", "she", "that", "the", "anyone", "anybody",
+            "someone")
 QUESTION_OPENING = re.compile(
-    r"^\W*(?:(?:so|ok|okay|and|but|like|um|uh|gotcha|cool|right|yeah|yes|well|alright|great|nice|oh|sure|perfect|then|just|now|hmm|got it|i see|fair enough)\W+){0,4}(?:what|whats|how|hows|who|whos|whose|when|where|wheres|why|which"
-    r"|(?:would|could|can|do|does|did|are|is|was|were|have|has|will|should|any)\s+"
-    r"(?:you|your|they|we|there|it|he|she|that|the|anyone|anybody|someone))\b", re.IGNORECASE)
+    rf"^\W*(?:(?:{'|'.join(FILLERS)})\W+){{0,4}}"
+    rf"(?:{'|'.join(QUESTION_WORDS)}|(?:{'|'.join(AUXILIARIES)})\s+(?:{'|'.join(SUBJECTS)}))\b", re.IGNORECASE)
 READER = "debrief_reader"
 UNITS, SCORES = "debrief_units", "debrief_scores"  # Doc extensions the reader component fills
 UNIT_TOKENS = 32     # a sentence longer than this (speech with no full stops) is read in windows
