@@ -291,7 +291,7 @@ def reading_units(doc) -> list[Unit]:
                 if at + UNIT_TOKENS >= b:
                     break
     units = [_unit(doc, a, b) for a, b in sentences]
-    unpunctuated = "?" not in doc.text
+    unpunctuated = "?" not in doc_text(doc)
 
     def asks(k: int) -> bool:
         (a, b), (c, _) = sentences[k], sentences[k + 1]
@@ -375,7 +375,7 @@ def _asked_by_words(doc, a: int, b: int, c: int) -> bool:
 
 def _same_turn(doc, one: tuple[int, int], other: tuple[int, int]) -> bool:
     """Whether two sentences, one after the other, are in one turn (no line break between them)."""
-    return "\n" not in doc.text[doc[one[1] - 1].idx:doc[other[0]].idx]
+    return "\n" not in doc_text(doc)[doc[one[1] - 1].idx:doc[other[0]].idx]
 
 
 def _unit(doc, first: int, last: int) -> Unit:
